@@ -1,0 +1,49 @@
+"""The one response object of a search: `hoidap ask --json`, the JSON API and the web page all render it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Answer(BaseModel):
+    """One answer sentence; ``start``/``end`` are character offsets into the whole document's text."""
+
+    text: str
+    score: float
+    document_id: str
+    title: str
+    source: str
+    passage_id: int
+    sentence_id: int
+    start: int
+    end: int
+
+
+class Highlight(BaseModel):
+    """A sentence to mark inside a result's passage; offsets are into the passage ``text``."""
+
+    start: int
+    end: int
+    score: float
+    best: bool = Field(False, description="true for the best answer sentence of the whole response")
+
+
+class Result(BaseModel):
+    """One retrieved passage with its answer sentences marked."""
+
+    document_id: str
+    title: str
+    source: str
+    passage_id: int
+    score: float
+    text: str
+    start: int = Field(description="offset of the passage in the document's text")
+    end: int
+    highlights: list[Highlight]
+
+
+class SearchResponse(BaseModel):
+    query: str
+    answers: list[Answer] = Field(description="answer sentences ranked across all results, best first")
+    results: list[Result] = Field(description="passages, best first")
+    took_ms: float

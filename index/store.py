@@ -1,0 +1,221 @@
+"""The index on disk: a SQLite database of documents, passages and sentences beside FAISS vector indexes.
+
+Layout of a data directory::
+
+    current -> builds/<name>        the live build (a symlink, replaced atomically)
+    builds/<name>/index.sqlite3     documents, passages, sentences (with offsets), metadata
+    builds/<name>/passages.faiss    one vector per passage, row = passage id
+    builds/<name>/sentences.faiss   one vector per sentence, row = sentence id
+    .lock                           held by the one build that may run at a time
+
+A build writes a new folder and only then points ``current`` at it, so a crash at any moment
+leaves the previous index whole and answering.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from .documents import Document
+from .errors import CorruptIndexError, IndexBusyError, NoIndexError
+from .passages import Passage
+
+SCHEMA_VERSION = 1
+DB_NAME = "index.sqlite3"
+PASSAGE_VECTORS = "passages.faiss"
+SENTENCE_VECTORS = "sentences.faiss"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT NOT NULL, format TEXT NOT NULL,
+    text TEXT NOT NULL, content_hash TEXT NOT NULL, modified REAL, indexed_at TEXT NOT NULL);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY, document_id TEXT NOT NULL REFERENCES documents(id), ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE TABLE sentences (
+    id INTEGER PRIMARY KEY, passage_id INTEGER NOT NULL REFERENCES passages(id),
+    document_id TEXT NOT NULL REFERENCES documents(id), start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    text TEXT NOT NULL);
+CREATE INDEX passages_by_document ON passages(document_id, ordinal);
+CREATE INDEX sentences_by_passage ON sentences(passage_id);
+"""
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("HOIDAP_DATA_DIR") or "data")
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What an index says about itself: enough to refuse a mismatched model and to report health."""
+
+    path: Path
+    model: str
+    dimension: int
+    normalization_version: int
+    built_at: str
+    documents: int
+    passages: int
+    sentences: int
+    size_bytes: int
+
+
+@contextmanager
+def build_lock(data_dir: Path) -> Iterator[None]:
+    """One build per data directory at a time; a second one is refused rather than left to corrupt the first."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IndexBusyError(f"another `hoidap index` is running on {data_dir}: wait for it to finish") from exc
+        yield
+
+
+class IndexWriter:
+    """Writes one complete build into a hidden folder; :meth:`commit` makes it the live index."""
+
+    def __init__(self, data_dir: Path, model: str, dimension: int, normalization_version: int) -> None:
+        self.data_dir = data_dir
+        builds = data_dir / "builds"
+        builds.mkdir(parents=True, exist_ok=True)
+        for stale in builds.glob(".tmp-*"):  # left behind by a build that crashed
+            shutil.rmtree(stale, ignore_errors=True)
+        self.name = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        self.tmp = builds / f".tmp-{self.name}"
+        self.tmp.mkdir()
+        self.db = sqlite3.connect(self.tmp / DB_NAME)
+        self.db.executescript(_SCHEMA)
+        self.meta = {"schema_version": SCHEMA_VERSION, "model": model, "dimension": dimension,
+                     "normalization_version": normalization_version}
+        self.passage_vectors = faiss.IndexFlatIP(dimension)
+        self.sentence_vectors = faiss.IndexFlatIP(dimension)
+        self.counts = {"documents": 0, "passages": 0, "sentences": 0}
+
+    def add(self, doc: Document, passages: list[Passage], passage_vectors: np.ndarray,
+            sentence_vectors: np.ndarray) -> None:
+        """Add a document with its passages and one vector per passage and per sentence, in order."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.db.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
+                        (doc.id, doc.title, doc.source, doc.format, doc.text, doc.content_hash, doc.modified, now))
+        pid, sid = self.counts["passages"], self.counts["sentences"]
+        for ordinal, p in enumerate(passages):
+            self.db.execute("INSERT INTO passages VALUES (?,?,?,?,?,?)",
+                            (pid + ordinal, doc.id, ordinal, p.start, p.end, doc.text[p.start:p.end]))
+            for s in p.sentences:
+                self.db.execute("INSERT INTO sentences VALUES (?,?,?,?,?,?)",
+                                (sid, pid + ordinal, doc.id, s.start, s.end, doc.text[s.start:s.end]))
+                sid += 1
+        self.passage_vectors.add(passage_vectors)
+        self.sentence_vectors.add(sentence_vectors)
+        self.counts = {"documents": self.counts["documents"] + 1, "passages": pid + len(passages), "sentences": sid}
+
+    def commit(self) -> Path:
+        """Finish the build and swap it in: an atomic symlink replace, then the old build is removed."""
+        self.meta |= self.counts | {"built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        self.db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in self.meta.items()])
+        self.db.commit()
+        self.db.close()
+        faiss.write_index(self.passage_vectors, str(self.tmp / PASSAGE_VECTORS))
+        faiss.write_index(self.sentence_vectors, str(self.tmp / SENTENCE_VECTORS))
+        final = self.tmp.with_name(self.name)
+        self.tmp.rename(final)
+        current = self.data_dir / "current"
+        previous = current.resolve() if current.is_symlink() else None
+        link = self.data_dir / f".current-{self.name}"
+        link.symlink_to(Path("builds") / self.name)
+        os.replace(link, current)
+        if previous and previous != final.resolve():
+            shutil.rmtree(previous, ignore_errors=True)
+        return final
+
+    def abort(self) -> None:
+        try:
+            self.db.close()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Store:
+    """Read side of one build; safe to share between threads (one SQLite connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        try:
+            rows = self._db().execute("SELECT key, value FROM meta").fetchall()
+            meta: dict[str, Any] = {k: json.loads(v) for k, v in rows}
+            if meta.get("schema_version") != SCHEMA_VERSION:
+                raise CorruptIndexError(f"the index in {path.parent.parent} was made by another version of hoidap "
+                                        f"(schema {meta.get('schema_version')}, expected {SCHEMA_VERSION}): "
+                                        "rebuild it with `hoidap index`")
+            self.passage_vectors = faiss.read_index(str(path / PASSAGE_VECTORS), faiss.IO_FLAG_MMAP)
+            self.sentence_vectors = faiss.read_index(str(path / SENTENCE_VECTORS), faiss.IO_FLAG_MMAP)
+        except (sqlite3.DatabaseError, RuntimeError, ValueError, KeyError) as exc:
+            raise CorruptIndexError(f"the index in {path.parent.parent} is damaged ({str(exc).splitlines()[0]}): "
+                                    "rebuild it with `hoidap index`") from exc
+        if self.passage_vectors.ntotal != meta["passages"] or self.sentence_vectors.ntotal != meta["sentences"]:
+            raise CorruptIndexError(f"the index in {path.parent.parent} is damaged (vector counts do not match "
+                                    "the database): rebuild it with `hoidap index`")
+        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+        self.info = IndexInfo(path, meta["model"], int(meta["dimension"]), int(meta["normalization_version"]),
+                              meta["built_at"], meta["documents"], meta["passages"], meta["sentences"], size)
+
+    @classmethod
+    def open(cls, data_dir: Path) -> "Store":
+        current = data_dir / "current"
+        if not current.exists():
+            raise NoIndexError(f"no index in {data_dir}: run `hoidap index` first")
+        return cls(current.resolve())
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(f"file:{self.path / DB_NAME}?mode=ro", uri=True, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        return db
+
+    def query(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+        return self._db().execute(sql, params).fetchall()
+
+    def passages(self, ids: list[int]) -> dict[int, sqlite3.Row]:
+        """Passages by id, with their document's title and source."""
+        marks = ",".join("?" * len(ids))
+        rows = self.query(f"""SELECT p.id, p.document_id, p.start, p."end", p.text, d.title, d.source
+                              FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})""",
+                          ids)
+        return {r["id"]: r for r in rows}
+
+    def sentences_of(self, passage_ids: list[int]) -> list[sqlite3.Row]:
+        marks = ",".join("?" * len(passage_ids))
+        return self.query(f'SELECT id, passage_id, start, "end", text FROM sentences '
+                          f"WHERE passage_id IN ({marks}) ORDER BY id", passage_ids)
+
+    def sentence_vectors_of(self, ids: list[int]) -> np.ndarray:
+        return self.sentence_vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
+    def document(self, doc_id: str) -> sqlite3.Row | None:
+        rows = self.query("SELECT * FROM documents WHERE id = ?", (doc_id,))
+        return rows[0] if rows else None
+
+    def documents(self, offset: int = 0, limit: int = 50) -> list[sqlite3.Row]:
+        return self.query("""SELECT d.id, d.title, d.source, d.format, d.modified, d.indexed_at,
+                                    (SELECT count(*) FROM passages p WHERE p.document_id = d.id) AS passages
+                             FROM documents d ORDER BY d.source LIMIT ? OFFSET ?""", (limit, offset))
+

@@ -1,0 +1,64 @@
+"""Text forms for Vietnamese: one to display, one to match, one to match without accents.
+
+Documents and queries arrive in NFC or NFD, with "hoà" or "hòa" tone placement and with
+invisible layout characters. Matching must ignore all of that; display must keep every
+character so that offsets into the stored text stay valid.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+NORMALIZATION_VERSION: int = 1
+"""Stored in index metadata: bump whenever the output of `normalize` (or `fold`) changes."""
+
+_TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"  # grave, acute, tilde, hook above, dot below
+
+# In NFD, a tone mark written on the second vowel of a final "oa", "oe" or "uy" (hoà, khoẻ,
+# thuý). Not after q: in "quý" the u belongs to the onset and the mark really is on y.
+# Not before a letter: with a final consonant (hoàng, thuyết) the placement is fixed.
+_LATE_TONE = re.compile(
+    rf"(?<![qQ])([oO](?=[aAeE])|[uU](?=[yY]))(.)([{_TONE_MARKS}])(?![^\W\d_])"
+)
+_WHITESPACE = re.compile(r"\s+")
+_TOKEN = re.compile(r"\d+(?:[.,/]\d+)+|[^\W_]+")
+_D_TO_ASCII = str.maketrans("đĐ", "dd")
+
+
+def to_display(text: str) -> str:
+    """The stored and shown form: NFC with Unix newlines and no BOM, every other character kept."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    return unicodedata.normalize("NFC", text)
+
+
+def normalize(text: str) -> str:
+    """The form used for matching: NFC, one tone placement, no invisibles, single spaces.
+
+    Case is kept because the embedding model is case-aware.
+    """
+    text = _WHITESPACE.sub(" ", _drop_invisible(text)).strip()
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFC", _LATE_TONE.sub(r"\1\3\2", decomposed))
+
+
+def fold(text: str) -> str:
+    """Lower-case and accent-free, for matching queries typed without diacritics."""
+    decomposed = unicodedata.normalize("NFD", normalize(text).lower())
+    bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    # đ/Đ have no decomposition, so stripping marks leaves them: map them explicitly.
+    return unicodedata.normalize("NFC", bare).translate(_D_TO_ASCII)
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case syllables and numbers of the normalized text, for lexical search.
+
+    Numbers keep their internal separators ("1.500.000", "7,63", "9/11/2015") so that
+    thousands separators and decimal commas do not break them into meaningless pieces.
+    """
+    return _TOKEN.findall(normalize(text).lower())
+
+
+def _drop_invisible(text: str) -> str:
+    """Remove format and control characters that are not whitespace (ZWSP, soft hyphen, BOM...)."""
+    return "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) not in ("Cf", "Cc"))

@@ -1,0 +1,128 @@
+"""The JSON API for chatbots, versioned under ``/api/v1``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from index.errors import NoIndexError
+from index.results import SearchResponse
+from index.search import MAX_QUERY_CHARS, MAX_TOP_K, Engine
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+EXAMPLE_QUESTION = "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với bao nhiêu địa phương?"
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(max_length=MAX_QUERY_CHARS, description="the question, in Vietnamese",
+                       examples=[EXAMPLE_QUESTION, "Vốn FDI thu hút giai đoạn 2010 - 2015 là bao nhiêu?"])
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many passages to return")
+
+    model_config = {"json_schema_extra": {"examples": [{"query": EXAMPLE_QUESTION, "top_k": 5}]}}
+
+
+class DocumentSummary(BaseModel):
+    id: str
+    title: str
+    source: str
+    format: str
+    passages: int
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+    total: int
+    offset: int
+    limit: int
+
+
+class DocumentDetail(BaseModel):
+    id: str
+    title: str
+    source: str
+    format: str
+    text: str
+    content_hash: str
+    modified: float | None
+    indexed_at: str
+    passages: int
+
+
+class Health(BaseModel):
+    status: str
+    documents: int
+    passages: int
+    sentences: int
+    model: str
+    built_at: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class Error(BaseModel):
+    error: ErrorBody
+
+
+ERRORS = {422: {"model": Error, "description": "invalid question or parameters"},
+          503: {"model": Error, "description": "no index is loaded"}}
+
+
+def engine_of(request: Request) -> Engine:
+    """The loaded engine, or a 503 that says why there is none."""
+    engine = request.app.state.engine
+    if engine is None:
+        raise NoIndexError(request.app.state.load_error or "no index is loaded")
+    return engine
+
+
+@router.post("/search", response_model=SearchResponse, responses=ERRORS)
+async def search(request: Request, body: SearchRequest) -> SearchResponse:
+    """Answer a question: ranked answer sentences (best first) and the passages they come from."""
+    return await run_in_threadpool(engine_of(request).search, body.query, body.top_k)
+
+
+@router.get("/search", response_model=SearchResponse, responses=ERRORS)
+async def search_get(
+    request: Request,
+    q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="the question", examples=[EXAMPLE_QUESTION])],
+    top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
+) -> SearchResponse:
+    """The same as ``POST /search``, for simple clients."""
+    return await run_in_threadpool(engine_of(request).search, q, top_k)
+
+
+@router.get("/documents", response_model=DocumentList, responses={503: ERRORS[503]})
+def documents(request: Request, offset: Annotated[int, Query(ge=0)] = 0,
+              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> DocumentList:
+    """The indexed documents, a page at a time."""
+    engine = engine_of(request)
+    rows = engine.store.documents(offset, limit)
+    return DocumentList(documents=[DocumentSummary(**{k: r[k] for k in DocumentSummary.model_fields}) for r in rows],
+                        total=engine.store.info.documents, offset=offset, limit=limit)
+
+
+@router.get("/documents/{doc_id}", response_model=DocumentDetail,
+            responses={404: {"model": Error, "description": "no such document"}, 503: ERRORS[503]})
+def document(request: Request, doc_id: str) -> DocumentDetail:
+    """One document's whole text and metadata."""
+    engine = engine_of(request)
+    row = engine.store.document(doc_id)
+    if row is None:
+        raise HTTPException(404, f"no document with id {doc_id!r}")
+    passages = engine.store.query("SELECT count(*) FROM passages WHERE document_id = ?", (doc_id,))[0][0]
+    return DocumentDetail(**{k: row[k] for k in row.keys()}, passages=passages)
+
+
+@router.get("/health", response_model=Health, responses={503: ERRORS[503]})
+def health(request: Request) -> Health:
+    """Ready when an index is loaded; 503 otherwise."""
+    info = engine_of(request).store.info
+    return Health(status="ok", documents=info.documents, passages=info.passages, sentences=info.sentences,
+                  model=info.model, built_at=info.built_at)

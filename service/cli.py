@@ -1,0 +1,140 @@
+"""The `hoidap` command: a thin layer over the index package and the web app.
+
+Exit codes: 0 success, 2 usage error, 1 any other failure, always with one line on stderr
+that says what to do, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from index.errors import HoidapError
+from index.results import SearchResponse
+
+app = typer.Typer(help="Hỏi Đáp: Vietnamese semantic search and question answering.", add_completion=False,
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="HOIDAP_DATA_DIR", help="where the index lives")]
+Model = Annotated[str | None, typer.Option("--model", envvar="HOIDAP_MODEL",
+                                           help="sentence-transformers model name or path (default: multilingual-e5-small, built offline)")]
+
+
+@app.command("index")
+def index_cmd(
+    paths: Annotated[list[Path] | None, typer.Argument(help="files or folders (default: corpus/)")] = None,
+    data_dir: DataDir = Path("data"),
+    model: Model = None,
+    passage_tokens: Annotated[int, typer.Option(min=32, max=512, help="preferred passage size in model tokens")] = 256,
+) -> None:
+    """Index .txt and .md files; the previous index keeps answering until the new one is complete."""
+    from tqdm import tqdm
+
+    from index.build import build_index, load_files
+    from index.documents import discover
+    from index.embeddings import Embedder, resolve_model_name
+
+    paths = paths or [Path("corpus")]
+    files = list(discover(paths))
+    embedder = Embedder(resolve_model_name(model))
+    skipped: list[str] = []
+    with tqdm(total=len(files), desc="indexing", unit="doc", disable=None, leave=False) as bar:
+        report = build_index(load_files(files, skipped), data_dir, embedder, passage_tokens,
+                             progress=lambda _doc: bar.update())
+    for reason in skipped:
+        err.print(f"skipped: {reason}", markup=False)
+    rate = report.passages / report.seconds if report.seconds else 0.0
+    out.print(f"indexed {report.documents} documents, {report.passages} passages, {report.sentences} sentences "
+              f"in {report.seconds:.1f} s ({rate:.1f} passages/s) into {data_dir}", markup=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="the question, in Vietnamese")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50, help="passages to return")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON structure")] = False,
+    data_dir: DataDir = Path("data"),
+    model: Model = None,
+) -> None:
+    """Answer a question from the index: the best sentence first, then each passage with its answers marked."""
+    from index.search import Engine, check_query
+
+    try:
+        check_query(question)
+    except HoidapError as exc:
+        raise typer.BadParameter(str(exc), param_hint="QUESTION") from exc
+    response = Engine.open(data_dir, model).search(question, top_k)
+    if as_json:
+        sys.stdout.write(response.model_dump_json(indent=2) + "\n")
+    else:
+        _print_response(response)
+
+
+def _print_response(response: SearchResponse) -> None:
+    if not response.answers:
+        out.print("No answer found.")
+        return
+    best = response.answers[0]
+    out.print(Text.assemble(("Trả lời: ", "bold"), (best.text, "bold green")))
+    out.print(Text(f"  — {best.title} ({best.source})", style="dim"))
+    for n, result in enumerate(response.results, 1):
+        out.print()
+        out.print(Text(f"{n}. {result.title}  ·  {result.source}  ·  {result.score:.3f}", style="bold cyan"))
+        text = Text(result.text)
+        for h in result.highlights:
+            text.stylize("bold black on green" if h.best else "black on yellow", h.start, h.end)
+        out.print(text)
+    out.print(Text(f"\n{response.took_ms:.0f} ms", style="dim"))
+
+
+@app.command()
+def info(data_dir: DataDir = Path("data"), as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What the index holds: documents, passages, sentences, model, dimension, size on disk."""
+    from index.store import Store
+
+    i = Store.open(data_dir).info
+    facts = {"data_dir": str(data_dir), "documents": i.documents, "passages": i.passages, "sentences": i.sentences,
+             "model": i.model, "dimension": i.dimension, "built_at": i.built_at,
+             "size_mb": round(i.size_bytes / 2**20, 2)}
+    if as_json:
+        sys.stdout.write(json.dumps(facts, ensure_ascii=False, indent=2) + "\n")
+    else:
+        for key, value in facts.items():
+            out.print(f"{key:>10}: {value}", markup=False)
+
+
+def main() -> None:
+    """Run the command; turn every failure into one line on stderr and an exit code."""
+    logging.basicConfig(level=os.environ.get("HOIDAP_LOG_LEVEL", "WARNING"), format="%(levelname)s %(message)s")
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(standalone_mode=False, prog_name="hoidap")
+    except click.UsageError as exc:
+        exc.show()
+        code = 2
+    except click.exceptions.Abort:
+        err.print("hoidap: interrupted")
+        code = 130
+    except HoidapError as exc:
+        err.print(f"hoidap: {exc}", markup=False, soft_wrap=True)
+        code = 1
+    except KeyboardInterrupt:
+        err.print("hoidap: interrupted")
+        code = 130
+    except Exception as exc:  # the promise is one line, never a traceback
+        if os.environ.get("HOIDAP_DEBUG"):
+            raise
+        err.print(f"hoidap: unexpected error: {type(exc).__name__}: {exc}", markup=False, soft_wrap=True)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)
