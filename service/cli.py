@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -114,27 +113,38 @@ def info(data_dir: DataDir = Path("data"), as_json: Annotated[bool, typer.Option
             out.print(f"{key:>10}: {value}", markup=False)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="HOIDAP_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="HOIDAP_PORT", min=1, max=65535)] = 8000,
+    data_dir: DataDir = Path("data"),
+    model: Model = None,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes (each loads the model once)")] = 1,
+) -> None:
+    """Serve the search page and the JSON API; the model and index are loaded once at start-up."""
+    import uvicorn
+
+    os.environ["HOIDAP_DATA_DIR"] = str(data_dir)
+    if model:
+        os.environ["HOIDAP_MODEL"] = model
+    logging.getLogger("hoidap").setLevel(logging.INFO)
+    err.print(f"Hỏi Đáp: index {data_dir}, page at http://{host}:{port}/ , API docs at http://{host}:{port}/docs",
+              markup=False)
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info")
+
+
 def main() -> None:
-    """Run the command; turn every failure into one line on stderr and an exit code."""
+    """Run the command; typer answers usage errors (exit 2), and every other failure is one line and exit 1."""
     logging.basicConfig(level=os.environ.get("HOIDAP_LOG_LEVEL", "WARNING"), format="%(levelname)s %(message)s")
-    command = typer.main.get_command(app)
     try:
-        code = command.main(standalone_mode=False, prog_name="hoidap")
-    except click.UsageError as exc:
-        exc.show()
-        code = 2
-    except click.exceptions.Abort:
-        err.print("hoidap: interrupted")
-        code = 130
+        app(prog_name="hoidap")
     except HoidapError as exc:
-        err.print(f"hoidap: {exc}", markup=False, soft_wrap=True)
-        code = 1
-    except KeyboardInterrupt:
-        err.print("hoidap: interrupted")
-        code = 130
+        err.print(f"hoidap: {exc}", markup=False)
+        sys.exit(1)
     except Exception as exc:  # the promise is one line, never a traceback
         if os.environ.get("HOIDAP_DEBUG"):
             raise
-        err.print(f"hoidap: unexpected error: {type(exc).__name__}: {exc}", markup=False, soft_wrap=True)
-        code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+        err.print(f"hoidap: unexpected error ({type(exc).__name__}: {exc}); HOIDAP_DEBUG=1 shows the details",
+                  markup=False)
+        sys.exit(1)

@@ -70,10 +70,10 @@ def document_paragraphs(text: str, sentences: list, marked: set[int]) -> list[li
     return out
 
 
-def _render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+def _render(request: Request, name: str, http_status: int = 200, **context) -> HTMLResponse:
     engine = request.app.state.engine
     context |= {"info": engine.store.info if engine else None, "load_error": request.app.state.load_error}
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    return templates.TemplateResponse(request, name, context, status_code=http_status)
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:

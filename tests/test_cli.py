@@ -1,0 +1,134 @@
+"""The `hoidap` command as users run it: real processes, exit codes, one-line errors, never a traceback."""
+
+import json
+import shutil
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS, QUESTION_19, QUESTION_FDI
+
+HOIDAP = str(Path(sys.executable).parent / "hoidap")
+
+
+def to_cp1258(text: str) -> bytes:
+    """Windows-1258 has the letters â ê ô ơ ư ă đ precomposed but the five tone marks as combining characters."""
+    tones = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
+    out = []
+    for ch in text:
+        parts = unicodedata.normalize("NFD", ch)
+        out.append(unicodedata.normalize("NFC", "".join(c for c in parts if c not in tones))
+                   + "".join(c for c in parts if c in tones))
+    return "".join(out).encode("cp1258")
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([HOIDAP, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> None:
+    assert proc.returncode == code, proc
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    if code == 1:
+        assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr
+
+
+def test_index_then_ask_json(tmp_path):
+    index = run("index", str(CORPUS), "--data-dir", str(tmp_path))
+    assert index.returncode == 0, index.stderr
+    assert "indexed 2 documents" in index.stdout
+    ask = run("ask", "--json", QUESTION_19, "--data-dir", str(tmp_path))
+    assert ask.returncode == 0, ask.stderr
+    response = json.loads(ask.stdout)
+    assert "19 địa phương" in response["answers"][0]["text"]
+    assert set(response) == {"query", "answers", "results", "took_ms"}
+    assert set(response["answers"][0]) >= {"text", "score", "document_id", "title", "source", "passage_id",
+                                           "start", "end"}
+    assert set(response["results"][0]) >= {"document_id", "title", "source", "passage_id", "score", "text",
+                                           "highlights"}
+    fdi = json.loads(run("ask", "--json", QUESTION_FDI, "--data-dir", str(tmp_path)).stdout)
+    assert "7,63 tỷ USD" in fdi["answers"][0]["text"]
+
+
+def test_ask_in_the_terminal_shows_best_answer_first(corpus_data_dir):
+    proc = run("ask", QUESTION_19, "--top-k", "2", "--data-dir", str(corpus_data_dir))
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("Trả lời:") and "19 địa phương" in first
+    assert "hai-phong-doi-ngoai-2016" in proc.stdout
+
+
+def test_info(corpus_data_dir):
+    proc = run("info", "--json", "--data-dir", str(corpus_data_dir))
+    facts = json.loads(proc.stdout)
+    assert facts["documents"] == 2 and facts["model"] == "multilingual-e5-small" and facts["dimension"] == 384
+
+
+def test_default_paths_are_corpus_and_data(tmp_path):
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    assert run("index", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "data" / "current").exists()
+
+
+def test_ask_without_index_prints_one_line_and_exits_1(tmp_path):
+    assert_one_line_error(run("ask", QUESTION_19, "--data-dir", str(tmp_path / "none")), 1,
+                          "no index in", "hoidap index")
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_empty_question_is_a_usage_error(corpus_data_dir, question):
+    assert_one_line_error(run("ask", question, "--data-dir", str(corpus_data_dir)), 2, "empty")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["ask", QUESTION_19, "--top-k", "0"], "top-k"),
+    (["frobnicate"], "No such command"),
+    (["ask"], "Missing argument"),
+])
+def test_usage_errors_exit_2(args, needle):
+    assert_one_line_error(run(*args), 2, needle)
+
+
+def test_missing_folder(tmp_path):
+    assert_one_line_error(run("index", str(tmp_path / "nope"), "--data-dir", str(tmp_path)), 1, "no such file")
+
+
+def test_folder_without_documents(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run("index", str(tmp_path / "empty"), "--data-dir", str(tmp_path / "d")), 1,
+                          "no documents to index")
+
+
+def test_unreadable_and_binary_files_are_skipped_and_the_rest_indexed(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(CORPUS / "hai-phong-doi-ngoai-2016.txt", docs)
+    (docs / "binary.txt").write_bytes(b"\x00\x01\x02garbage\x00")
+    (docs / "empty.md").write_text("")
+    (docs / "legacy.txt").write_bytes(to_cp1258("Hà Nội là thủ đô của Việt Nam."))
+    proc = run("index", str(docs), "--data-dir", str(tmp_path / "d"))
+    assert proc.returncode == 0, proc.stderr
+    assert "indexed 2 documents" in proc.stdout
+    assert "binary.txt: binary file" in proc.stderr and "empty.md: empty document" in proc.stderr
+    legacy = run("ask", "--json", "Thủ đô của Việt Nam là gì?", "--data-dir", str(tmp_path / "d"))
+    assert "Hà Nội là thủ đô của Việt Nam." in json.loads(legacy.stdout)["answers"][0]["text"]
+
+
+def test_model_mismatch_is_one_line(corpus_data_dir):
+    proc = run("ask", QUESTION_19, "--model", "sentence-transformers/all-MiniLM-L6-v2",
+               "--data-dir", str(corpus_data_dir))
+    assert_one_line_error(proc, 1, "was built with model")
+
+
+def test_damaged_index_is_one_line(corpus_data_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(corpus_data_dir, data, symlinks=True)
+    db = (data / "current").resolve() / "index.sqlite3"
+    db.write_bytes(b"this is not a database" * 10)
+    assert_one_line_error(run("ask", QUESTION_19, "--data-dir", str(data)), 1, "damaged")

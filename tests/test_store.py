@@ -1,0 +1,130 @@
+"""The store: atomic swap, crash safety, one build at a time, damaged files and model mismatch refused."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from index.build import build_index, load_files
+from index.errors import CorruptIndexError, IndexBusyError, ModelMismatchError, NoIndexError
+from index.search import Engine
+from index.store import Store, build_lock
+from tests.conftest import CORPUS, QUESTION_19
+
+HOIDAP = Path(sys.executable).parent / "hoidap"
+
+
+@pytest.fixture
+def data_dir(tmp_path, corpus_data_dir):
+    """A private copy of the corpus index that a test may damage."""
+    target = tmp_path / "data"
+    shutil.copytree(corpus_data_dir, target, symlinks=True)
+    return target
+
+
+def test_index_metadata(corpus_data_dir):
+    info = Store.open(corpus_data_dir).info
+    assert (info.model, info.dimension, info.documents) == ("multilingual-e5-small", 384, 2)
+    assert info.passages > 2 and info.sentences > info.passages
+    assert info.built_at and info.size_bytes > 0
+
+
+def test_rebuild_swaps_whole_and_removes_the_old_build(data_dir, embedder):
+    old = (data_dir / "current").resolve()
+    build_index(load_files([CORPUS / "hai-phong-doi-ngoai-2016.txt"], []), data_dir, embedder)
+    new = (data_dir / "current").resolve()
+    assert new != old and not old.exists()
+    assert Store.open(data_dir).info.documents == 1
+    assert [p.name for p in (data_dir / "builds").iterdir()] == [new.name]
+
+
+def test_failed_build_leaves_the_previous_index(data_dir, embedder):
+    before = (data_dir / "current").resolve()
+
+    def boom(_doc):
+        raise RuntimeError("crash in the middle of indexing")
+
+    with pytest.raises(RuntimeError):
+        build_index(load_files([CORPUS], []), data_dir, embedder, progress=boom)
+    assert (data_dir / "current").resolve() == before
+    assert not list((data_dir / "builds").glob(".tmp-*"))
+    assert Store.open(data_dir).info.documents == 2
+
+
+def test_killed_build_leaves_the_old_index_answering(data_dir, embedder, tmp_path):
+    """kill -9 while `hoidap index` writes its new build: the old index is untouched and still answers."""
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(40):  # enough work that the build is surely still running when it is killed
+        shutil.copy(CORPUS / "hai-phong-doi-ngoai-2016.txt", big / f"doc{i}.txt")
+    before = (data_dir / "current").resolve()
+    proc = subprocess.Popen([HOIDAP, "index", str(big), "--data-dir", str(data_dir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((data_dir / "builds").glob(".tmp-*")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the build ended before it could be killed"
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (data_dir / "current").resolve() == before
+    engine = Engine(Store.open(data_dir), embedder)
+    assert "19 địa phương" in engine.search(QUESTION_19).answers[0].text
+    # the next build cleans up what the killed one left
+    build_index(load_files([CORPUS], []), data_dir, embedder)
+    assert not list((data_dir / "builds").glob(".tmp-*"))
+
+
+def test_second_build_is_refused_while_one_runs(data_dir, embedder):
+    with build_lock(data_dir):
+        with pytest.raises(IndexBusyError, match="another `hoidap index` is running"):
+            build_index(load_files([CORPUS], []), data_dir, embedder)
+
+
+def test_no_index(tmp_path):
+    with pytest.raises(NoIndexError, match="run `hoidap index` first"):
+        Store.open(tmp_path)
+
+
+@pytest.mark.parametrize("victim", ["index.sqlite3", "passages.faiss", "sentences.faiss"])
+def test_truncated_files_are_reported_as_damaged(data_dir, victim):
+    path = (data_dir / "current").resolve() / victim
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CorruptIndexError, match="rebuild it with `hoidap index`"):
+        Store.open(data_dir)
+
+
+def test_index_from_another_version_is_refused(data_dir):
+    import sqlite3
+
+    db = sqlite3.connect((data_dir / "current").resolve() / "index.sqlite3")
+    db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(CorruptIndexError, match="another version"):
+        Store.open(data_dir)
+
+
+def test_other_model_is_refused(corpus_data_dir):
+    with pytest.raises(ModelMismatchError, match="built with model 'multilingual-e5-small'"):
+        Engine.open(corpus_data_dir, model="sentence-transformers/all-MiniLM-L6-v2")
+
+
+def test_model_chosen_by_path(tmp_path, embedder):
+    """Any sentence-transformers folder works by path; the index remembers it and queries use it."""
+    from index.convert_e5 import ensure_default_model
+
+    model_dir = tmp_path / "my-model"
+    shutil.copytree(ensure_default_model(), model_dir)
+    data_dir = tmp_path / "data"
+    from index.embeddings import Embedder
+
+    build_index(load_files([CORPUS], []), data_dir, Embedder(str(model_dir)))
+    engine = Engine.open(data_dir)
+    assert engine.embedder.name == str(model_dir)
+    assert "19 địa phương" in engine.search(QUESTION_19).answers[0].text
