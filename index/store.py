@@ -6,6 +6,7 @@ Layout of a data directory::
     builds/<name>/index.sqlite3     documents, passages, sentences (with offsets), metadata
     builds/<name>/passages.faiss    one vector per passage, row = passage id
     builds/<name>/sentences.faiss   one vector per sentence, row = sentence id
+    builds/<name>/passages.bm25/    BM25 over passages, row = passage id (and sentences.bm25/)
     .lock                           held by the one build that may run at a time
 
 A build writes a new folder and only then points ``current`` at it, so a crash at any moment
@@ -32,12 +33,16 @@ import numpy as np
 
 from .documents import Document
 from .errors import CorruptIndexError, IndexBusyError, NoIndexError
+from .lexical import LexicalIndex
 from .passages import Passage
+from .text import normalize
 
 SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite3"
 PASSAGE_VECTORS = "passages.faiss"
 SENTENCE_VECTORS = "sentences.faiss"
+PASSAGE_TERMS = "passages.bm25"
+SENTENCE_TERMS = "sentences.bm25"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -106,6 +111,8 @@ class IndexWriter:
         self.passage_vectors = faiss.IndexFlatIP(dimension)
         self.sentence_vectors = faiss.IndexFlatIP(dimension)
         self.counts = {"documents": 0, "passages": 0, "sentences": 0}
+        self.passage_texts: list[str] = []  # normalized, for the lexical indexes built at commit
+        self.sentence_texts: list[str] = []
 
     def add(self, doc: Document, passages: list[Passage], passage_vectors: np.ndarray,
             sentence_vectors: np.ndarray) -> None:
@@ -117,9 +124,11 @@ class IndexWriter:
         for ordinal, p in enumerate(passages):
             self.db.execute("INSERT INTO passages VALUES (?,?,?,?,?,?)",
                             (pid + ordinal, doc.id, ordinal, p.start, p.end, doc.text[p.start:p.end]))
+            self.passage_texts.append(normalize(doc.text[p.start:p.end]))
             for s in p.sentences:
                 self.db.execute("INSERT INTO sentences VALUES (?,?,?,?,?,?)",
                                 (sid, pid + ordinal, doc.id, s.start, s.end, doc.text[s.start:s.end]))
+                self.sentence_texts.append(normalize(doc.text[s.start:s.end]))
                 sid += 1
         self.passage_vectors.add(passage_vectors)
         self.sentence_vectors.add(sentence_vectors)
@@ -133,6 +142,8 @@ class IndexWriter:
         self.db.close()
         faiss.write_index(self.passage_vectors, str(self.tmp / PASSAGE_VECTORS))
         faiss.write_index(self.sentence_vectors, str(self.tmp / SENTENCE_VECTORS))
+        LexicalIndex.build(self.passage_texts).save(self.tmp / PASSAGE_TERMS)
+        LexicalIndex.build(self.sentence_texts).save(self.tmp / SENTENCE_TERMS)
         final = self.tmp.with_name(self.name)
         self.tmp.rename(final)
         current = self.data_dir / "current"
@@ -166,13 +177,16 @@ class Store:
                                         "rebuild it with `hoidap index`")
             self.passage_vectors = faiss.read_index(str(path / PASSAGE_VECTORS), faiss.IO_FLAG_MMAP)
             self.sentence_vectors = faiss.read_index(str(path / SENTENCE_VECTORS), faiss.IO_FLAG_MMAP)
-        except (sqlite3.DatabaseError, RuntimeError, ValueError, KeyError) as exc:
+            self.passage_terms = LexicalIndex.load(path / PASSAGE_TERMS)
+            self.sentence_terms = LexicalIndex.load(path / SENTENCE_TERMS)
+        except (sqlite3.DatabaseError, RuntimeError, ValueError, KeyError, OSError) as exc:
             raise CorruptIndexError(f"the index in {path.parent.parent} is damaged ({str(exc).splitlines()[0]}): "
                                     "rebuild it with `hoidap index`") from exc
-        if self.passage_vectors.ntotal != meta["passages"] or self.sentence_vectors.ntotal != meta["sentences"]:
-            raise CorruptIndexError(f"the index in {path.parent.parent} is damaged (vector counts do not match "
+        if (self.passage_vectors.ntotal, self.passage_terms.size, self.sentence_vectors.ntotal,
+                self.sentence_terms.size) != (meta["passages"],) * 2 + (meta["sentences"],) * 2:
+            raise CorruptIndexError(f"the index in {path.parent.parent} is damaged (row counts do not match "
                                     "the database): rebuild it with `hoidap index`")
-        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
         self.info = IndexInfo(path, meta["model"], int(meta["dimension"]), int(meta["normalization_version"]),
                               meta["built_at"], meta["documents"], meta["passages"], meta["sentences"], size)
 
@@ -207,7 +221,10 @@ class Store:
         return self.query(f'SELECT id, passage_id, start, "end", text FROM sentences '
                           f"WHERE passage_id IN ({marks}) ORDER BY id", passage_ids)
 
-    def sentence_vectors_of(self, ids: list[int]) -> np.ndarray:
+    def passage_vectors_of(self, ids: np.ndarray | list[int]) -> np.ndarray:
+        return self.passage_vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
+    def sentence_vectors_of(self, ids: np.ndarray | list[int]) -> np.ndarray:
         return self.sentence_vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
     def document(self, doc_id: str) -> sqlite3.Row | None:

@@ -113,6 +113,49 @@ def info(data_dir: DataDir = Path("data"), as_json: Annotated[bool, typer.Option
             out.print(f"{key:>10}: {value}", markup=False)
 
 
+@app.command("eval")
+def eval_cmd(
+    file: Annotated[Path, typer.Argument(help="questions and answers in SQuAD format (JSON)")],
+    top_k: Annotated[int, typer.Option("--top-k", min=10, max=50, help="passages retrieved per question")] = 10,
+    report: Annotated[Path | None, typer.Option(help="write one JSON line per question here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="keep the evaluation index here (default: a temporary folder)")] = None,
+    model: Model = None,
+) -> None:
+    """Index every paragraph as a document, ask every question, print R@1, R@5, MRR@10, Answer@1, Answer@3."""
+    import dataclasses
+    import tempfile
+    import time
+
+    from tqdm import tqdm
+
+    from index.build import build_index
+    from index.embeddings import Embedder, resolve_model_name
+    from index.evaluate import evaluate, load_squad, summarize
+    from index.search import Engine
+    from index.store import Store
+
+    started = time.perf_counter()
+    documents, questions = load_squad(file)
+    with tempfile.TemporaryDirectory(prefix="hoidap-eval-") as tmp:
+        target = data_dir or Path(tmp)
+        embedder = Embedder(resolve_model_name(model))
+        build_index(documents, target, embedder)
+        engine = Engine(Store.open(target), embedder)
+        rows = list(tqdm(evaluate(engine, questions, top_k), total=len(questions), desc="asking", unit="q",
+                         disable=None, leave=False))
+    metrics = summarize(rows, time.perf_counter() - started)
+    if report:
+        report.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    if as_json:
+        sys.stdout.write(json.dumps(dataclasses.asdict(metrics), indent=2) + "\n")
+    else:
+        out.print(f"{metrics.questions} questions over {len(documents)} documents in {metrics.seconds:.1f} s",
+                  markup=False)
+        for name in ("r_at_1", "r_at_5", "mrr_at_10", "answer_at_1", "answer_at_3"):
+            out.print(f"{name:>12}: {getattr(metrics, name):.3f}", markup=False)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(envvar="HOIDAP_HOST")] = "127.0.0.1",

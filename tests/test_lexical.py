@@ -1,0 +1,65 @@
+"""Lexical matching: syllables, bigrams, accent folding; and what kind of answer a question wants."""
+
+import numpy as np
+import pytest
+
+from index.lexical import LexicalIndex, lexical_terms
+from index.question import Expected
+from tests.conftest import QUESTION_19
+
+ACCENTLESS_19 = "hai phong thiet lap quan he huu nghi hop tac voi bao nhieu dia phuong"
+
+
+def test_terms_hold_syllables_bigrams_and_folded_forms():
+    terms = lexical_terms("Đầu tư nước ngoài")
+    assert {"đầu", "tư", "đầu_tư", "~dau", "~dau_tu", "~nuoc_ngoai"} <= set(terms)
+
+
+def test_exact_tones_rank_above_folded_matches():
+    index = LexicalIndex.build(["Hai phòng họp lớn", "Hải Phòng là thành phố cảng"])
+    exact = index.scores(lexical_terms("Hải Phòng"))
+    assert exact[1] > exact[0] > 0, "both fold to 'hai phong'; the right tones win"
+    folded = index.scores(lexical_terms("hai phong"))
+    assert folded[0] > 0 and folded[1] > 0
+
+
+def test_unknown_terms_score_zero():
+    index = LexicalIndex.build(["Hải Phòng", "Hà Nội"])
+    assert not np.any(index.scores(lexical_terms("xyzzy")))
+    assert not np.any(index.scores([]))
+
+
+def test_accent_free_question_finds_the_answer(engine):
+    response = engine.search(ACCENTLESS_19)
+    assert "19 địa phương" in response.answers[0].text
+
+
+def test_hybrid_fuses_both_retrievers(engine):
+    """The candidate pool holds the dense and the lexical top passages, each measured both ways."""
+    c = engine.candidates(QUESTION_19)
+    assert len(c.passage_ids) == len(c.passage_dense) == len(c.passage_lexical)
+    assert c.passage_lexical.max() > 0 and np.all(c.passage_dense > 0)
+    assert len(c.sentences) == len(c.sentence_dense) == len(c.sentence_lexical) == len(c.sentence_kind)
+
+
+@pytest.mark.parametrize("question,kind", [
+    (QUESTION_19, "number"),
+    ("Hải Phòng kết nghĩa với Kitakyushu khi nào?", "time"),
+    ("Ai là Giám đốc Sở Ngoại vụ Hải Phòng?", "person"),
+    ("Lễ hội Hoa Phượng đỏ được tổ chức ở đâu?", "place"),
+    ("Công tác đối ngoại có vai trò gì?", None),
+])
+def test_answer_kind(question, kind):
+    assert Expected.of(question).kind == kind
+
+
+def test_evidence_wants_something_new_of_the_kind():
+    how_many = Expected.of(QUESTION_19)
+    assert how_many.unit == "dia"
+    assert how_many.evidence("Thành phố đã hợp tác với 19 địa phương thuộc 13 quốc gia.") == 2, "number + asked unit"
+    assert how_many.evidence("Thành phố có 13 quốc gia bạn.") == 1, "a number, not of the asked unit"
+    assert how_many.evidence("Hải Phòng đã thiết lập quan hệ hữu nghị.") == 0
+    who = Expected.of("Ai là thủ quân lớn tuổi nhất chơi trong trận Super Bowl?")
+    assert who.evidence("Năm đó, Peyton Manning là thủ quân lớn tuổi nhất.") == 1
+    assert who.evidence("Anh ấy là thủ quân lớn tuổi nhất chơi trong trận Super Bowl.") == 0, "names only what was asked"
+    assert Expected.of("Công tác đối ngoại có vai trò gì?").evidence("Năm 2015 có 19 địa phương.") == 0
