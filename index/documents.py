@@ -1,24 +1,26 @@
-"""From files on disk to documents: discovery, decoding and titles."""
+"""From files on disk to documents: discovery, decoding, titles, and where an offset falls (page, section)."""
 
 from __future__ import annotations
 
 import hashlib
-import re
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DocumentError
-from .text import to_display
+from .formats import READERS, SUPPORTED_SUFFIXES
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md"})
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
 class Document:
-    """A document as stored: ``text`` is what is shown, and every offset points into it."""
+    """A document as stored: ``text`` is what is shown, and every offset points into it.
+
+    ``pages`` holds where each PDF page starts (page n at ``pages[n - 1]``); ``headings`` holds
+    ``(offset, heading)`` for each section the format marks, in text order.
+    """
 
     id: str
     title: str
@@ -27,6 +29,8 @@ class Document:
     text: str
     content_hash: str
     modified: float | None = None
+    pages: tuple[int, ...] = ()
+    headings: tuple[tuple[int, str], ...] = ()
 
 
 def document_id(source: str) -> str:
@@ -54,26 +58,36 @@ def decode(data: bytes, name: str = "input") -> str:
         return data.decode("cp1258", errors="strict")
 
 
-def title_for(text: str, path: Path) -> str:
-    """The first Markdown heading, else the file name: a first line is often a whole paragraph."""
-    if path.suffix.lower() == ".md" and (m := _HEADING.search(text)):
-        return m.group(1)
-    return path.stem
-
-
 def load_document(path: Path, source: str | None = None) -> Document:
-    """Read one file; raises ``DocumentError`` for unreadable, binary or empty files."""
+    """Read one file through the reader for its suffix; raises ``DocumentError`` for unreadable or empty files.
+
+    The title is the file's own (metadata or first heading), else the file name: a first line
+    is often a whole paragraph.
+    """
     source = source or str(path)
+    suffix = path.suffix.lower()
+    if suffix not in READERS:
+        raise _unsupported(source)
     try:
-        data = path.read_bytes()
         modified = path.stat().st_mtime
     except OSError as exc:
         raise DocumentError(f"{source}: cannot read ({exc.strerror or exc})") from exc
-    text = to_display(decode(data, source))
-    if not text.strip():
+    extracted = READERS[suffix](path)
+    if not extracted.text.strip():
         raise DocumentError(f"{source}: empty document")
-    fmt = path.suffix.lower().lstrip(".")
-    return Document(document_id(source), title_for(text, path), source, fmt, text, content_hash(text), modified)
+    return Document(document_id(source), extracted.title or path.stem, source, suffix.lstrip("."), extracted.text,
+                    content_hash(extracted.text), modified, extracted.pages, extracted.headings)
+
+
+def page_of(doc: Document, offset: int) -> int | None:
+    """The 1-based page holding ``offset``, or None for formats without pages."""
+    return bisect_right(doc.pages, offset) or None
+
+
+def section_of(doc: Document, offset: int) -> str | None:
+    """The heading of the section holding ``offset``: the last heading at or before it."""
+    index = bisect_right(doc.headings, offset, key=lambda heading: heading[0])
+    return doc.headings[index - 1][1] if index else None
 
 
 def discover(paths: Iterable[Path]) -> Iterator[Path]:
@@ -90,4 +104,8 @@ def discover(paths: Iterable[Path]) -> Iterator[Path]:
         elif path.suffix.lower() in SUPPORTED_SUFFIXES:
             yield path
         else:
-            raise DocumentError(f"{path}: unsupported file type (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})")
+            raise _unsupported(path)
+
+
+def _unsupported(name: str | Path) -> DocumentError:
+    return DocumentError(f"{name}: unsupported file type (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})")
