@@ -1,4 +1,9 @@
-"""Indexing: files → documents → passages and sentences → vectors → a new build swapped in whole."""
+"""Indexing: files → documents → passages and sentences → vectors → a new build swapped in whole.
+
+Builds are incremental: a document whose content hash is unchanged is copied from the current
+index with its vectors, so only new and changed documents are embedded. When nothing changes at
+all, no build is made and the model is never loaded.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,16 @@ from pathlib import Path
 
 from .documents import Document, discover, load_document
 from .embeddings import Embedder
-from .errors import DocumentError, HoidapError
+from .errors import CorruptIndexError, DocumentError, HoidapError, NoIndexError
 from .passages import Passage, build_passages
-from .store import IndexWriter, build_lock
+from .store import IndexWriter, Store, build_lock
 from .text import NORMALIZATION_VERSION, normalize
 
 DEFAULT_PASSAGE_TOKENS = 256
 BATCH_PASSAGES = 256  # passages embedded together: enough to batch well, few enough to bound memory
 
 log = logging.getLogger(__name__)
-Progress = Callable[[Document], None]  # called once a document is embedded and stored
+Progress = Callable[[Document], None]  # called once per given document, when it is in the new build
 
 
 @dataclass
@@ -27,7 +32,15 @@ class BuildReport:
     documents: int = 0
     passages: int = 0
     sentences: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
     seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
 
 
 def split_document(doc: Document, embedder: Embedder, passage_tokens: int) -> list[Passage]:
@@ -51,21 +64,52 @@ def _embed_batch(writer: IndexWriter, batch: list[tuple[Document, list[Passage]]
             progress(doc)
 
 
-def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedder,
-                passage_tokens: int = DEFAULT_PASSAGE_TOKENS, progress: Progress | None = None) -> BuildReport:
-    """Index ``documents`` into a new build of ``data_dir``; the previous index answers until the swap."""
+def _current(data_dir: Path) -> Store | None:
+    """The live index, or None when there is none yet or it is too damaged to reuse (it is rebuilt then)."""
+    try:
+        return Store.open(data_dir)
+    except NoIndexError:
+        return None
+    except CorruptIndexError as exc:
+        log.warning("%s: building a new index from scratch", exc)
+        return None
+
+
+def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], removals: set[str],
+            keep_others: bool, passage_tokens: int, progress: Progress | None) -> BuildReport:
     started = time.perf_counter()
     with build_lock(data_dir):
-        writer = IndexWriter(data_dir, embedder.name, embedder.dimension, NORMALIZATION_VERSION)
+        old = _current(data_dir)
+        old_hashes = old.hashes() if old else {}
+        reusable = old is not None and (old.info.model, old.info.normalization_version, old.info.passage_tokens) \
+            == (embedder.name, NORMALIZATION_VERSION, passage_tokens)
+        given: dict[str, Document] = {}
+        for doc in incoming:
+            given.setdefault(doc.id, doc)
+        others = [i for i in old_hashes if i not in given and i not in removals]
+        report = BuildReport(removed=sum(1 for i in old_hashes if i in removals or (i not in given and not keep_others)))
+        to_copy = [i for i in old_hashes if i in given and given[i].content_hash == old_hashes[i] and reusable]
+        to_copy += [i for i in others if keep_others and reusable]
+        to_embed = [d for i, d in given.items() if i not in to_copy]
+        if keep_others and not reusable:  # another model or passage size: re-embed kept documents from their text
+            to_embed += [old.stored_document(i)[0] for i in others]
+        report.added = sum(1 for d in to_embed if d.id not in old_hashes)
+        report.updated = len(to_embed) - report.added
+        report.unchanged = sum(1 for i in to_copy if i in given)
+        if old is not None and not report.changed:
+            info = old.info
+            report.documents, report.passages, report.sentences = info.documents, info.passages, info.sentences
+            report.seconds = time.perf_counter() - started
+            return report
+        writer = IndexWriter(data_dir, embedder.name, embedder.dimension, NORMALIZATION_VERSION, passage_tokens)
         try:
-            seen: set[str] = set()
+            for doc_id in to_copy:
+                writer.add(*old.stored_document(doc_id))
+                if progress and doc_id in given:
+                    progress(given[doc_id])
             batch: list[tuple[Document, list[Passage]]] = []
-            for doc in documents:
-                if doc.id in seen:
-                    continue
-                seen.add(doc.id)
-                passages = split_document(doc, embedder, passage_tokens)
-                batch.append((doc, passages))
+            for doc in to_embed:
+                batch.append((doc, split_document(doc, embedder, passage_tokens)))
                 if sum(len(ps) for _, ps in batch) >= BATCH_PASSAGES:
                     _embed_batch(writer, batch, embedder, progress)
                     batch = []
@@ -77,7 +121,29 @@ def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedde
         except BaseException:
             writer.abort()
             raise
-    return BuildReport(**writer.counts, seconds=time.perf_counter() - started)
+    report.documents, report.passages, report.sentences = (writer.counts[k] for k in
+                                                           ("documents", "passages", "sentences"))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedder,
+                passage_tokens: int = DEFAULT_PASSAGE_TOKENS, progress: Progress | None = None,
+                prune: bool = False) -> BuildReport:
+    """Index ``documents``: new and changed ones are embedded, unchanged ones reused.
+
+    Documents already indexed but not given are kept, or removed with ``prune`` (files gone from disk).
+    """
+    return _update(data_dir, embedder, documents, set(), not prune, passage_tokens, progress)
+
+
+def update_index(data_dir: Path, embedder: Embedder, upserts: list[Document], removals: list[str],
+                 passage_tokens: int | None = None) -> BuildReport:
+    """Add or replace ``upserts`` and remove the documents with ids in ``removals``; keep everything else."""
+    if passage_tokens is None:
+        current = _current(data_dir)
+        passage_tokens = current.info.passage_tokens if current else DEFAULT_PASSAGE_TOKENS
+    return _update(data_dir, embedder, upserts, set(removals), True, passage_tokens, None)
 
 
 def load_files(paths: Iterable[Path], skipped: list[str]) -> Iterable[Document]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -23,42 +24,53 @@ def resolve_model_name(name: str | None = None) -> str:
 
 
 class Embedder:
-    """A loaded sentence-transformers model with the prompts its family expects.
+    """A sentence-transformers model with the prompts its family expects, loaded on first use.
 
     e5 models were trained with ``query: `` / ``passage: `` prefixes and score poorly without them;
     other models get no prefix unless their own config defines prompts named ``query``/``passage``.
+    Loading is deferred so that work which needs no vectors (an index run with nothing changed)
+    does not pay seconds for it.
     """
 
-    def __init__(self, name: str | None = None, cache_dir: Path | None = None, threads: int | None = None) -> None:
+    def __init__(self, name: str | None = None, cache_dir: Path | None = None) -> None:
+        self.name = resolve_model_name(name)
+        self.cache_dir = cache_dir
+
+    @cached_property
+    def model(self) -> "SentenceTransformer":  # noqa: F821
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()  # a CLI answers in one line; weight-loading bars are noise
         hf_logging.disable_progress_bar()
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-        self.name = resolve_model_name(name)
-        path = str(ensure_default_model(cache_dir)) if self.name == DEFAULT_MODEL else self.name
+        path = str(ensure_default_model(self.cache_dir)) if self.name == DEFAULT_MODEL else self.name
         try:
-            self.model = SentenceTransformer(path, device="cpu")
+            model = SentenceTransformer(path, device="cpu")
         except Exception as exc:  # the library raises OSError, ValueError, HF errors ...
             raise ModelLoadError(f"cannot load model {self.name!r}: {str(exc).splitlines()[0]}") from exc
+        log.info("model %s loaded from %s", self.name, path)
+        return model
+
+    @cached_property
+    def prompts(self) -> dict[str, str]:
         prompts = dict(self.model.prompts or {})
         if "e5" in self.name.lower() and not prompts:
             prompts = dict(_E5_PROMPTS)
-        self.prompts = {k: prompts[k] for k in ("query", "passage") if prompts.get(k)}
-        self.dimension = int(self.model.get_embedding_dimension())
-        self.max_tokens = int(self.model.max_seq_length)
-        log.info("model %s loaded (dimension %d, max %d tokens)", self.name, self.dimension, self.max_tokens)
+        return {k: prompts[k] for k in ("query", "passage") if prompts.get(k)}
 
-    def encode(self, texts: list[str], kind: str = "passage", batch_size: int = 32,
-               progress: bool = False) -> np.ndarray:
+    @cached_property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @cached_property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def encode(self, texts: list[str], kind: str = "passage", batch_size: int = 32) -> np.ndarray:
         """L2-normalized float32 vectors; ``kind`` is ``"query"`` or ``"passage"`` (sentences are passages)."""
         prefix = self.prompts.get(kind, "")
         vectors = self.model.encode([prefix + t for t in texts], batch_size=batch_size, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=progress)
+                                    convert_to_numpy=True, show_progress_bar=False)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def token_count(self, text: str, kind: str = "passage") -> int:

@@ -10,7 +10,8 @@ Layout of a data directory::
     .lock                           held by the one build that may run at a time
 
 A build writes a new folder and only then points ``current`` at it, so a crash at any moment
-leaves the previous index whole and answering.
+leaves the previous index whole and answering. The previous build is kept until the next one
+commits, so a server still answering from it never loses its files mid-request.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .documents import Document
 from .errors import CorruptIndexError, IndexBusyError, NoIndexError
 from .lexical import LexicalIndex
 from .passages import Passage
+from .sentences import Span
 from .text import normalize
 
 SCHEMA_VERSION = 1
@@ -48,7 +50,8 @@ _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT NOT NULL, format TEXT NOT NULL,
-    text TEXT NOT NULL, content_hash TEXT NOT NULL, modified REAL, indexed_at TEXT NOT NULL);
+    text TEXT NOT NULL, content_hash TEXT NOT NULL, modified REAL, indexed_at TEXT NOT NULL,
+    pages TEXT NOT NULL DEFAULT '[]', headings TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, document_id TEXT NOT NULL REFERENCES documents(id), ordinal INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL);
@@ -73,6 +76,7 @@ class IndexInfo:
     model: str
     dimension: int
     normalization_version: int
+    passage_tokens: int
     built_at: str
     documents: int
     passages: int
@@ -89,25 +93,26 @@ def build_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise IndexBusyError(f"another `hoidap index` is running on {data_dir}: wait for it to finish") from exc
+        for stale in (data_dir / "builds").glob(".tmp-*"):  # left by a build that crashed; only the lock holder may
+            shutil.rmtree(stale, ignore_errors=True)
         yield
 
 
 class IndexWriter:
     """Writes one complete build into a hidden folder; :meth:`commit` makes it the live index."""
 
-    def __init__(self, data_dir: Path, model: str, dimension: int, normalization_version: int) -> None:
+    def __init__(self, data_dir: Path, model: str, dimension: int, normalization_version: int,
+                 passage_tokens: int) -> None:
         self.data_dir = data_dir
         builds = data_dir / "builds"
         builds.mkdir(parents=True, exist_ok=True)
-        for stale in builds.glob(".tmp-*"):  # left behind by a build that crashed
-            shutil.rmtree(stale, ignore_errors=True)
         self.name = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         self.tmp = builds / f".tmp-{self.name}"
         self.tmp.mkdir()
         self.db = sqlite3.connect(self.tmp / DB_NAME)
         self.db.executescript(_SCHEMA)
         self.meta = {"schema_version": SCHEMA_VERSION, "model": model, "dimension": dimension,
-                     "normalization_version": normalization_version}
+                     "normalization_version": normalization_version, "passage_tokens": passage_tokens}
         self.passage_vectors = faiss.IndexFlatIP(dimension)
         self.sentence_vectors = faiss.IndexFlatIP(dimension)
         self.counts = {"documents": 0, "passages": 0, "sentences": 0}
@@ -118,8 +123,9 @@ class IndexWriter:
             sentence_vectors: np.ndarray) -> None:
         """Add a document with its passages and one vector per passage and per sentence, in order."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.db.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
-                        (doc.id, doc.title, doc.source, doc.format, doc.text, doc.content_hash, doc.modified, now))
+        self.db.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (doc.id, doc.title, doc.source, doc.format, doc.text, doc.content_hash, doc.modified, now,
+                         json.dumps(doc.pages), json.dumps(doc.headings, ensure_ascii=False)))
         pid, sid = self.counts["passages"], self.counts["sentences"]
         for ordinal, p in enumerate(passages):
             self.db.execute("INSERT INTO passages VALUES (?,?,?,?,?,?)",
@@ -151,8 +157,9 @@ class IndexWriter:
         link = self.data_dir / f".current-{self.name}"
         link.symlink_to(Path("builds") / self.name)
         os.replace(link, current)
-        if previous and previous != final.resolve():
-            shutil.rmtree(previous, ignore_errors=True)
+        for old in final.parent.iterdir():  # keep the new build and the one servers may still be reading
+            if old.name != final.name and old != previous and not old.name.startswith(".tmp-"):
+                shutil.rmtree(old, ignore_errors=True)
         return final
 
     def abort(self) -> None:
@@ -188,7 +195,8 @@ class Store:
                                     "the database): rebuild it with `hoidap index`")
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
         self.info = IndexInfo(path, meta["model"], int(meta["dimension"]), int(meta["normalization_version"]),
-                              meta["built_at"], meta["documents"], meta["passages"], meta["sentences"], size)
+                              int(meta["passage_tokens"]), meta["built_at"], meta["documents"], meta["passages"],
+                              meta["sentences"], size)
 
     @classmethod
     def open(cls, data_dir: Path) -> "Store":
@@ -226,6 +234,28 @@ class Store:
 
     def sentence_vectors_of(self, ids: np.ndarray | list[int]) -> np.ndarray:
         return self.sentence_vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
+    def stored_document(self, doc_id: str) -> tuple[Document, list[Passage], np.ndarray, np.ndarray]:
+        """A document as indexed, with its passages and vectors: what a rebuild copies instead of re-embedding."""
+        row = self.document(doc_id)
+        if row is None:
+            raise KeyError(doc_id)
+        doc = Document(row["id"], row["title"], row["source"], row["format"], row["text"], row["content_hash"],
+                       row["modified"], tuple(json.loads(row["pages"])),
+                       tuple(tuple(h) for h in json.loads(row["headings"])))
+        passage_rows = self.query('SELECT id, start, "end" FROM passages WHERE document_id = ? ORDER BY ordinal',
+                                  (doc_id,))
+        sentences = self.sentences_of([p["id"] for p in passage_rows])
+        passages = [Passage(p["start"], p["end"], tuple(Span(s["start"], s["end"]) for s in sentences
+                                                        if s["passage_id"] == p["id"])) for p in passage_rows]
+        return (doc, passages, self.passage_vectors_of([p["id"] for p in passage_rows]),
+                self.sentence_vectors_of([s["id"] for s in sentences]))
+
+    def hashes(self) -> dict[str, str]:
+        """Document id → content hash, in index order: what an incremental build compares against."""
+        return {r["id"]: r["content_hash"] for r in self.query(
+            "SELECT d.id, d.content_hash FROM documents d JOIN passages p ON p.document_id = d.id "
+            "GROUP BY d.id ORDER BY min(p.id)")}
 
     def document(self, doc_id: str) -> sqlite3.Row | None:
         rows = self.query("SELECT * FROM documents WHERE id = ?", (doc_id,))

@@ -56,6 +56,21 @@ def test_index_then_ask_json(tmp_path):
     assert "7,63 tỷ USD" in fdi["answers"][0]["text"]
 
 
+def test_reindex_with_nothing_changed_says_so(tmp_path):
+    data = tmp_path / "data"
+    assert run("index", str(CORPUS), "--data-dir", str(data)).returncode == 0
+    again = run("index", str(CORPUS), "--data-dir", str(data))
+    assert again.returncode == 0 and again.stdout.startswith("nothing changed: 2 documents unchanged")
+
+
+def test_remove_a_document(tmp_path):
+    data = tmp_path / "data"
+    run("index", str(CORPUS), "--data-dir", str(data))
+    proc = run("remove", str(CORPUS / "hai-phong-doi-ngoai-2016.txt"), "--data-dir", str(data))
+    assert proc.returncode == 0 and "1 documents left" in proc.stdout
+    assert_one_line_error(run("remove", "nope", "--data-dir", str(data)), 1, "no document 'nope'")
+
+
 def test_ask_in_the_terminal_shows_best_answer_first(corpus_data_dir):
     proc = run("ask", QUESTION_19, "--top-k", "2", "--data-dir", str(corpus_data_dir))
     assert proc.returncode == 0, proc.stderr

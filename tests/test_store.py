@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.build import build_index, load_files
@@ -34,23 +35,55 @@ def test_index_metadata(corpus_data_dir):
     assert info.built_at and info.size_bytes > 0
 
 
-def test_rebuild_swaps_whole_and_removes_the_old_build(data_dir, embedder):
-    old = (data_dir / "current").resolve()
-    build_index(load_files([CORPUS / "hai-phong-doi-ngoai-2016.txt"], []), data_dir, embedder)
-    new = (data_dir / "current").resolve()
-    assert new != old and not old.exists()
+def test_rebuild_swaps_whole_and_keeps_one_previous_build(data_dir, embedder):
+    first = (data_dir / "current").resolve()
+    build_index(load_files([CORPUS / "hai-phong-doi-ngoai-2016.txt"], []), data_dir, embedder, prune=True)
+    second = (data_dir / "current").resolve()
+    assert second != first and first.exists(), "a server may still be reading the previous build"
     assert Store.open(data_dir).info.documents == 1
-    assert [p.name for p in (data_dir / "builds").iterdir()] == [new.name]
+    build_index(load_files([CORPUS], []), data_dir, embedder)
+    third = (data_dir / "current").resolve()
+    assert sorted(p.name for p in (data_dir / "builds").iterdir()) == sorted([second.name, third.name])
 
 
-def test_failed_build_leaves_the_previous_index(data_dir, embedder):
+def test_unchanged_documents_are_not_re_embedded(data_dir, embedder, tmp_path):
+    old = Store.open(data_dir)
+    report = build_index(load_files([CORPUS], []), data_dir, embedder)
+    assert not report.changed and report.unchanged == 2
+    assert (data_dir / "current").resolve() == old.path, "no new build when nothing changed"
+
+
+def test_changed_new_and_pruned_documents(data_dir, embedder, tmp_path):
+    docs = tmp_path / "docs"
+    shutil.copytree(CORPUS, docs)
+    build_index(load_files([docs], []), data_dir, embedder, prune=True)  # other paths: new ids, old ones pruned
+    before = Store.open(data_dir)
+    changed = docs / "hai-phong-doi-ngoai-2020.txt"
+    changed.write_text(changed.read_text(encoding="utf-8") + "\nThành phố Cảng có 126 đối tác thương mại mới.\n",
+                       encoding="utf-8")
+    (docs / "moi.txt").write_text("Hải Phòng có Lễ hội Hoa Phượng đỏ vào tháng Năm.", encoding="utf-8")
+    report = build_index(load_files([docs], []), data_dir, embedder)
+    assert (report.added, report.updated, report.unchanged, report.removed) == (1, 1, 1, 0)
+    after = Store.open(data_dir)
+    kept = [d for d in before.hashes() if d in after.hashes() and before.hashes()[d] == after.hashes()[d]]
+    assert len(kept) == 1
+    doc, _, vectors, _ = after.stored_document(kept[0])
+    assert np.allclose(vectors, before.stored_document(kept[0])[2]), "unchanged vectors are copied as they were"
+    (docs / "moi.txt").unlink()
+    report = build_index(load_files([docs], []), data_dir, embedder, prune=True)
+    assert report.removed == 1 and Store.open(data_dir).info.documents == 2
+
+
+def test_failed_build_leaves_the_previous_index(data_dir, embedder, tmp_path):
     before = (data_dir / "current").resolve()
+    docs = tmp_path / "docs"
+    shutil.copytree(CORPUS, docs)
 
     def boom(_doc):
         raise RuntimeError("crash in the middle of indexing")
 
     with pytest.raises(RuntimeError):
-        build_index(load_files([CORPUS], []), data_dir, embedder, progress=boom)
+        build_index(load_files([docs], []), data_dir, embedder, progress=boom)
     assert (data_dir / "current").resolve() == before
     assert not list((data_dir / "builds").glob(".tmp-*"))
     assert Store.open(data_dir).info.documents == 2
