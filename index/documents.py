@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,15 +79,15 @@ def load_document(path: Path, source: str | None = None) -> Document:
                     content_hash(extracted.text), modified, extracted.pages, extracted.headings)
 
 
-def page_of(doc: Document, offset: int) -> int | None:
-    """The 1-based page holding ``offset``, or None for formats without pages."""
-    return bisect_right(doc.pages, offset) or None
+def page_of(pages: Sequence[int], offset: int) -> int | None:
+    """The 1-based page holding ``offset`` (``pages`` are the pages' start offsets), or None without pages."""
+    return bisect_right(pages, offset) or None
 
 
-def section_of(doc: Document, offset: int) -> str | None:
-    """The heading of the section holding ``offset``: the last heading at or before it."""
-    index = bisect_right(doc.headings, offset, key=lambda heading: heading[0])
-    return doc.headings[index - 1][1] if index else None
+def section_of(headings: Sequence[Sequence], offset: int) -> str | None:
+    """The heading of the section holding ``offset``: the last ``(offset, heading)`` at or before it."""
+    index = bisect_right(headings, offset, key=lambda heading: heading[0])
+    return headings[index - 1][1] if index else None
 
 
 def discover(paths: Iterable[Path]) -> Iterator[Path]:

@@ -17,6 +17,8 @@ class Answer(BaseModel):
     sentence_id: int
     start: int
     end: int
+    page: int | None = Field(None, description="1-based page of a PDF, where the format has pages")
+    section: str | None = Field(None, description="the heading the sentence stands under, where there is one")
 
 
 class Highlight(BaseModel):
@@ -39,6 +41,8 @@ class Result(BaseModel):
     text: str
     start: int = Field(description="offset of the passage in the document's text")
     end: int
+    page: int | None = None
+    section: str | None = None
     highlights: list[Highlight]
 
 

@@ -8,13 +8,16 @@ tuning call the same two steps, so what is measured is what users get.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import numpy as np
 
+from .documents import page_of, section_of
 from .embeddings import Embedder
 from .errors import ModelMismatchError, QueryError
 from .lexical import lexical_terms
@@ -43,6 +46,16 @@ class Weights:
     sentence_lexical: float = 0.75
     sentence_passage: float = 0.75  # the fused score of the sentence's passage
     sentence_kind: float = 0.5  # evidence the sentence holds the asked kind of answer (question.Expected)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Search part of the collection: every condition given must hold (times are Unix seconds)."""
+
+    source_prefix: str | None = None  # a folder or source prefix, e.g. "corpus/2020/"
+    formats: tuple[str, ...] = ()  # e.g. ("pdf", "docx")
+    modified_after: float | None = None
+    modified_before: float | None = None
 
 
 @dataclass
@@ -102,24 +115,32 @@ class Engine:
         _check_model(store, chosen)  # before paying for loading the wrong model
         return cls(store, Embedder(chosen, cache_dir))
 
-    def search(self, query: str, top_k: int = 5) -> SearchResponse:
+    def search(self, query: str, top_k: int = 5, filters: Filters | None = None) -> SearchResponse:
         """Answer ``query`` with up to ``top_k`` passages and the best answer sentences among them."""
         if not 1 <= top_k <= MAX_TOP_K:
             raise QueryError(f"top_k must be between 1 and {MAX_TOP_K}")
-        return self.rank(self.candidates(query), top_k)
+        return self.rank(self.candidates(query, filters), top_k)
 
-    def candidates(self, query: str) -> Candidates:
+    def candidates(self, query: str, filters: Filters | None = None) -> Candidates:
         """Pool the top passages of both retrievers and measure them and their sentences every way we can."""
         started = time.perf_counter()
         text = check_query(query)
         q = self.embedder.encode([text], "query")[0]
         terms = lexical_terms(text)
         store = self.store
-        n = min(POOL, store.info.passages)
-        _, dense_top = store.passage_vectors.search(q[None, :], n)
+        allowed = store.passage_ids_where(**vars(filters)) if filters else None
         lexical_all = store.passage_terms.scores(terms)
-        lexical_top = np.argpartition(-lexical_all, n - 1)[:n] if n < lexical_all.size else np.arange(lexical_all.size)
-        pool = np.union1d(dense_top[0][dense_top[0] >= 0], lexical_top[lexical_all[lexical_top] > 0])
+        if allowed is not None:
+            inside = np.zeros(lexical_all.size, dtype=bool)
+            inside[allowed] = True
+            lexical_all = np.where(inside, lexical_all, 0)
+        n = min(POOL, store.info.passages if allowed is None else allowed.size)
+        dense_top = np.zeros(0, dtype=np.int64)
+        if n:
+            params = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            dense_top = store.passage_vectors.search(q[None, :], n, params=params)[1][0]
+        lexical_top = np.argpartition(-lexical_all, n - 1)[:n] if 0 < n < lexical_all.size else np.arange(lexical_all.size)
+        pool = np.union1d(dense_top[dense_top >= 0], lexical_top[lexical_all[lexical_top] > 0]).astype(np.int64)
         sentences = store.sentences_of(pool.tolist())
         position = {int(pid): i for i, pid in enumerate(pool)}
         sentence_ids = [s["id"] for s in sentences]
@@ -160,7 +181,7 @@ class Engine:
             s, p = c.sentences[j], rows[c.sentences[j]["passage_id"]]
             answers.append(Answer(text=s["text"], score=float(sentence[j]), document_id=p["document_id"],
                                   title=p["title"], source=p["source"], passage_id=s["passage_id"],
-                                  sentence_id=s["id"], start=s["start"], end=s["end"]))
+                                  sentence_id=s["id"], start=s["start"], end=s["end"], **_where(p, s["start"])))
         marked = {int(j) for j in in_shown[:top_k]}
         best_of: dict[int, int] = {}
         for j in in_shown:
@@ -175,9 +196,14 @@ class Engine:
             ] if int(i) in best_of else []
             results.append(Result(document_id=p["document_id"], title=p["title"], source=p["source"],
                                   passage_id=p["id"], score=float(passage[i]), text=p["text"], start=p["start"],
-                                  end=p["end"], highlights=highlights))
+                                  end=p["end"], highlights=highlights, **_where(p, p["start"])))
         took = (time.perf_counter() - c.started) * 1000
         return SearchResponse(query=c.query, answers=answers, results=results, took_ms=round(took, 2))
+
+
+def _where(row, offset: int) -> dict:
+    """Page and section of an offset, from a passage row carrying its document's pages and headings."""
+    return {"page": page_of(json.loads(row["pages"]), offset), "section": section_of(json.loads(row["headings"]), offset)}
 
 
 def _check_model(store: Store, model: str) -> None:

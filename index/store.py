@@ -39,7 +39,7 @@ from .passages import Passage
 from .sentences import Span
 from .text import normalize
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "index.sqlite3"
 PASSAGE_VECTORS = "passages.faiss"
 SENTENCE_VECTORS = "sentences.faiss"
@@ -186,6 +186,10 @@ class Store:
             self.sentence_vectors = faiss.read_index(str(path / SENTENCE_VECTORS), faiss.IO_FLAG_MMAP)
             self.passage_terms = LexicalIndex.load(path / PASSAGE_TERMS)
             self.sentence_terms = LexicalIndex.load(path / SENTENCE_TERMS)
+            size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+            self.info = IndexInfo(path, meta["model"], int(meta["dimension"]), int(meta["normalization_version"]),
+                                  int(meta["passage_tokens"]), meta["built_at"], meta["documents"],
+                                  meta["passages"], meta["sentences"], size)
         except (sqlite3.DatabaseError, RuntimeError, ValueError, KeyError, OSError) as exc:
             raise CorruptIndexError(f"the index in {path.parent.parent} is damaged ({str(exc).splitlines()[0]}): "
                                     "rebuild it with `hoidap index`") from exc
@@ -193,10 +197,6 @@ class Store:
                 self.sentence_terms.size) != (meta["passages"],) * 2 + (meta["sentences"],) * 2:
             raise CorruptIndexError(f"the index in {path.parent.parent} is damaged (row counts do not match "
                                     "the database): rebuild it with `hoidap index`")
-        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-        self.info = IndexInfo(path, meta["model"], int(meta["dimension"]), int(meta["normalization_version"]),
-                              int(meta["passage_tokens"]), meta["built_at"], meta["documents"], meta["passages"],
-                              meta["sentences"], size)
 
     @classmethod
     def open(cls, data_dir: Path) -> "Store":
@@ -219,10 +219,31 @@ class Store:
     def passages(self, ids: list[int]) -> dict[int, sqlite3.Row]:
         """Passages by id, with their document's title and source."""
         marks = ",".join("?" * len(ids))
-        rows = self.query(f"""SELECT p.id, p.document_id, p.start, p."end", p.text, d.title, d.source
+        rows = self.query(f"""SELECT p.id, p.document_id, p.start, p."end", p.text, d.title, d.source, d.pages,
+                                     d.headings
                               FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})""",
                           ids)
         return {r["id"]: r for r in rows}
+
+    def passage_ids_where(self, source_prefix: str | None = None, formats: tuple[str, ...] = (),
+                          modified_after: float | None = None, modified_before: float | None = None) -> np.ndarray:
+        """Ids of the passages of documents that meet every given condition."""
+        where, params = [], []
+        if source_prefix:
+            where.append("substr(d.source, 1, ?) = ?")
+            params += [len(source_prefix), source_prefix]
+        if formats:
+            where.append(f"d.format IN ({','.join('?' * len(formats))})")
+            params += list(formats)
+        if modified_after is not None:
+            where.append("d.modified >= ?")
+            params.append(modified_after)
+        if modified_before is not None:
+            where.append("d.modified <= ?")
+            params.append(modified_before)
+        rows = self.query("SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id"
+                          + (" WHERE " + " AND ".join(where) if where else ""), params)
+        return np.array([r[0] for r in rows], dtype=np.int64)
 
     def sentences_of(self, passage_ids: list[int]) -> list[sqlite3.Row]:
         marks = ",".join("?" * len(passage_ids))

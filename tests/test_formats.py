@@ -55,8 +55,8 @@ def test_docx_paragraphs_headings_and_table_rows_in_document_order(tmp_path):
     assert doc.text.split("\n") == ["Các thành phố lớn", "Dân số", "Thủ đô có dân số đông thứ hai cả nước.",
                                     "Thành phố | Dân số", "Hà Nội | 8,4 triệu dân", "Số liệu năm 2022."]
     assert [heading for _, heading in doc.headings] == ["Các thành phố lớn", "Dân số"]
-    assert section_of(doc, doc.text.index("Hà Nội")) == "Dân số"
-    assert section_of(doc, 0) == "Các thành phố lớn"
+    assert section_of(doc.headings, doc.text.index("Hà Nội")) == "Dân số"
+    assert section_of(doc.headings, 0) == "Các thành phố lớn"
 
 
 def test_docx_title_prefers_core_properties(tmp_path):
@@ -69,8 +69,8 @@ def test_pdf_pages_title_and_rejoined_lines(tmp_path):
     assert doc.format == "pdf" and doc.title == "Báo cáo Hải Phòng"
     assert len(doc.pages) == 2
     assert PAGE_1 in doc.text.split("\n"), "lines wrapped by the PDF are one paragraph again"
-    assert page_of(doc, doc.text.index("7,63 tỷ USD")) == 2
-    assert page_of(doc, doc.text.index("19 địa phương")) == 1
+    assert page_of(doc.pages, doc.text.index("7,63 tỷ USD")) == 2
+    assert page_of(doc.pages, doc.text.index("19 địa phương")) == 1
 
 
 @needs_font
@@ -116,7 +116,7 @@ def test_html_main_content_without_menus_scripts_or_footer(tmp_path):
                                     "Vốn FDI đạt 7,63 tỷ USD."]
     for noise in ("Trang chủ", "Thời sự", "Đăng nhập", "color", "Tin liên quan", "Bản quyền"):
         assert noise not in doc.text
-    assert section_of(doc, doc.text.index("7,63")) == "Kinh tế"
+    assert section_of(doc.headings, doc.text.index("7,63")) == "Kinh tế"
 
 
 def test_html_meta_charset_is_honoured(tmp_path):
@@ -135,7 +135,7 @@ def test_markdown_headings_lose_their_markup(tmp_path):
     assert doc.text.split("\n")[:5] == ["Hải Phòng", "", "Thành phố cảng.", "", "Đối ngoại"]
     assert "# không phải tiêu đề" in doc.text
     assert doc.headings == ((0, "Hải Phòng"), (doc.text.index("Đối ngoại"), "Đối ngoại"))
-    assert section_of(doc, doc.text.index("19 địa phương")) == "Đối ngoại"
+    assert section_of(doc.headings, doc.text.index("19 địa phương")) == "Đối ngoại"
 
 
 @pytest.mark.parametrize("encode", [lambda text: text.encode("utf-16"), to_cp1258], ids=["utf-16", "cp1258"])
@@ -143,7 +143,7 @@ def test_text_in_legacy_encodings(tmp_path, encode):
     (tmp_path / "cu.txt").write_bytes(encode("Hà Nội là thủ đô của Việt Nam.\nDân số 8,4 triệu."))
     doc = load_document(tmp_path / "cu.txt")
     assert doc.text == "Hà Nội là thủ đô của Việt Nam.\nDân số 8,4 triệu."
-    assert doc.title == "cu" and doc.pages == () and page_of(doc, 0) is None and section_of(doc, 0) is None
+    assert doc.title == "cu" and doc.pages == () and page_of(doc.pages, 0) is None and section_of(doc.headings, 0) is None
 
 
 def test_empty_docx_is_an_empty_document(tmp_path):
