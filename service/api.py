@@ -1,25 +1,43 @@
-"""The JSON API for chatbots, versioned under ``/api/v1``."""
+"""The JSON API for chatbots, versioned under ``/api/v1``.
+
+Every route but ``/health`` needs an API key when keys are configured; ``/health`` stays open for
+load balancers.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from index.errors import NoIndexError
 from index.results import SearchResponse
 from index.search import MAX_QUERY_CHARS, MAX_TOP_K, Engine
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+from .security import read_access
 
+router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(read_access)])
+health_router = APIRouter(prefix="/api/v1", tags=["api"])
+
+MAX_OFFSET = 2**63 - 1  # SQLite integers are 64-bit: a larger offset would be a 500, not an empty page
 EXAMPLE_QUESTION = "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với bao nhiêu địa phương?"
 
 
+def _decodable(question: str) -> str:
+    """U+FFFD is what undecodable bytes become (``?q=%FF``): refuse them rather than search for noise."""
+    if "\ufffd" in question:
+        raise ValueError("the question is not valid UTF-8 text")
+    return question
+
+
+Question = Annotated[str, AfterValidator(_decodable)]
+
+
 class SearchRequest(BaseModel):
-    query: str = Field(max_length=MAX_QUERY_CHARS, description="the question, in Vietnamese",
-                       examples=[EXAMPLE_QUESTION, "Vốn FDI thu hút giai đoạn 2010 - 2015 là bao nhiêu?"])
+    query: Question = Field(max_length=MAX_QUERY_CHARS, description="the question, in Vietnamese",
+                            examples=[EXAMPLE_QUESTION, "Vốn FDI thu hút giai đoạn 2010 - 2015 là bao nhiêu?"])
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many passages to return")
 
     model_config = {"json_schema_extra": {"examples": [{"query": EXAMPLE_QUESTION, "top_k": 5}]}}
@@ -70,7 +88,9 @@ class Error(BaseModel):
     error: ErrorBody
 
 
-ERRORS = {422: {"model": Error, "description": "invalid question or parameters"},
+ERRORS = {401: {"model": Error, "description": "missing or wrong API key (only when keys are configured)"},
+          422: {"model": Error, "description": "invalid question or parameters"},
+          429: {"model": Error, "description": "too many requests: retry after `Retry-After` seconds"},
           503: {"model": Error, "description": "no index is loaded"}}
 
 
@@ -85,21 +105,24 @@ def engine_of(request: Request) -> Engine:
 @router.post("/search", response_model=SearchResponse, responses=ERRORS)
 async def search(request: Request, body: SearchRequest) -> SearchResponse:
     """Answer a question: ranked answer sentences (best first) and the passages they come from."""
+    request.state.query = body.query  # for the access log, if HOIDAP_LOG_QUERIES allows
     return await run_in_threadpool(engine_of(request).search, body.query, body.top_k)
 
 
 @router.get("/search", response_model=SearchResponse, responses=ERRORS)
 async def search_get(
     request: Request,
-    q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="the question", examples=[EXAMPLE_QUESTION])],
+    q: Annotated[Question, Query(max_length=MAX_QUERY_CHARS, description="the question",
+                                 examples=[EXAMPLE_QUESTION])],
     top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
 ) -> SearchResponse:
     """The same as ``POST /search``, for simple clients."""
+    request.state.query = q
     return await run_in_threadpool(engine_of(request).search, q, top_k)
 
 
-@router.get("/documents", response_model=DocumentList, responses={503: ERRORS[503]})
-def documents(request: Request, offset: Annotated[int, Query(ge=0)] = 0,
+@router.get("/documents", response_model=DocumentList, responses=ERRORS)
+def documents(request: Request, offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> DocumentList:
     """The indexed documents, a page at a time."""
     engine = engine_of(request)
@@ -109,7 +132,7 @@ def documents(request: Request, offset: Annotated[int, Query(ge=0)] = 0,
 
 
 @router.get("/documents/{doc_id}", response_model=DocumentDetail,
-            responses={404: {"model": Error, "description": "no such document"}, 503: ERRORS[503]})
+            responses=ERRORS | {404: {"model": Error, "description": "no such document"}})
 def document(request: Request, doc_id: str) -> DocumentDetail:
     """One document's whole text and metadata."""
     engine = engine_of(request)
@@ -120,9 +143,13 @@ def document(request: Request, doc_id: str) -> DocumentDetail:
     return DocumentDetail(**{k: row[k] for k in row.keys()}, passages=passages)
 
 
-@router.get("/health", response_model=Health, responses={503: ERRORS[503]})
+@health_router.get("/health", response_model=Health, responses={503: ERRORS[503]})
 def health(request: Request) -> Health:
-    """Ready when an index is loaded; 503 otherwise."""
-    info = engine_of(request).store.info
+    """Ready when an index is loaded; 503 otherwise. Never needs a key."""
+    return health_of(engine_of(request))
+
+
+def health_of(engine: Engine) -> Health:
+    info = engine.store.info
     return Health(status="ok", documents=info.documents, passages=info.passages, sentences=info.sentences,
                   model=info.model, built_at=info.built_at)

@@ -1,58 +1,53 @@
 """The web app: the search page for staff and the JSON API for chatbots, over one shared engine.
 
-The model and the index are loaded once at start-up. Without an index the app still starts: pages
-say what to do and the API answers 503, so a server never crash-loops on a missing or damaged index.
+The model is loaded once, with the first index; later builds are picked up while serving
+(:mod:`service.reload`). Without an index the app still starts: pages say what to do and the API
+answers 503, so a server never crash-loops on a missing or damaged index.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import contextlib
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.errors import HoidapError, NoIndexError, QueryError
-from index.search import Engine
+from index.errors import HoidapError
 
-from . import api, pages
+from . import admin, api, metrics, pages
+from .access_log import AccessLog
+from .docs import add_docs
+from .errors import add_error_handlers
+from .reload import Reloader
+from .request_limits import RequestLimits
+from .security import SecurityHeaders
+from .settings import Settings
 
-log = logging.getLogger("hoidap")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "templates" / "static"
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """The API's one error shape: ``{"error": {"code", "message"}}``."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
-
-
-def create_app(data_dir: Path | None = None, model: str | None = None) -> FastAPI:
-    """Build the app; ``data_dir`` and ``model`` default to ``$HOIDAP_DATA_DIR`` / ``$HOIDAP_MODEL``."""
+def create_app(data_dir: Path | None = None, model: str | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the app; ``data_dir``, ``model`` and ``settings`` default to ``$HOIDAP_DATA_DIR``,
+    ``$HOIDAP_MODEL`` and the other ``HOIDAP_*`` variables (:class:`Settings`)."""
     data_dir = Path(data_dir or os.environ.get("HOIDAP_DATA_DIR") or "data")
+    settings = settings or Settings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.engine, app.state.load_error = None, None
-        try:
-            engine = Engine.open(data_dir, model)
-            engine.search("khởi động")  # warm the model so the first user does not pay for it
-            app.state.engine = engine
-            info = engine.store.info
-            log.info("loaded index %s: %d documents, %d passages, model %s", info.path, info.documents,
-                     info.passages, info.model)
-        except HoidapError as exc:
-            app.state.load_error = str(exc)
-            log.error("no index loaded: %s", exc)
+        with contextlib.suppress(HoidapError):  # logged, and kept in load_error for pages and health
+            await asyncio.to_thread(app.state.reloader.reload)
+        poller = asyncio.create_task(app.state.reloader.poll(settings.reload_interval)) \
+            if settings.reload_interval else None
         yield
+        if poller:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
 
     app = FastAPI(
         title="Hỏi Đáp API",
@@ -60,35 +55,29 @@ def create_app(data_dir: Path | None = None, model: str | None = None) -> FastAP
         description="Vietnamese semantic search and question answering over your own documents: "
                     "ranked answer sentences with their sources.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.state.settings = settings
+    app.state.reloader = Reloader(app.state, data_dir, model)
+    app.state.metrics = metrics.Metrics(app.state)
+
+    app.include_router(api.health_router)
     app.include_router(api.router)
+    app.include_router(admin.router)
+    app.include_router(metrics.router)
     app.include_router(pages.router)
+    add_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    add_error_handlers(app)
 
-    @app.exception_handler(QueryError)
-    async def bad_query(request: Request, exc: QueryError):
-        return error_response(422, "invalid_query", str(exc))
-
-    @app.exception_handler(NoIndexError)
-    async def no_index(request: Request, exc: NoIndexError):
-        return error_response(503, "no_index", str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}".lstrip(": "))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        if _is_api(request) or exc.status_code == 405:
-            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-            return error_response(exc.status_code, code, str(exc.detail))
-        return pages.error_page(request, exc.status_code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception):
-        log.exception("unexpected error on %s", request.url.path)
-        return error_response(500, "internal_error", "internal error: see the server log")
-
+    # The last added runs first: every response gets the headers and is logged; CORS answers
+    # preflights before the limits, and its headers let browsers read a 429.
+    app.add_middleware(RequestLimits, rate=settings.rate_limit, keys=settings.api_keys)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
+                           expose_headers=["Retry-After"])
+    app.add_middleware(AccessLog, metrics=app.state.metrics, log_queries=settings.log_queries)
+    app.add_middleware(SecurityHeaders)
     return app

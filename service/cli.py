@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -30,32 +31,73 @@ Model = Annotated[str | None, typer.Option("--model", envvar="HOIDAP_MODEL",
                                            help="sentence-transformers model name or path (default: multilingual-e5-small, built offline)")]
 
 
+def _model_for(data_dir: Path, model: str | None) -> str:
+    """The chosen model, else the one the existing index was built with, else the default."""
+    from index.embeddings import resolve_model_name
+    from index.store import Store
+
+    if model:
+        return model
+    try:
+        return Store.open(data_dir).info.model
+    except HoidapError:
+        return resolve_model_name(None)
+
+
 @app.command("index")
 def index_cmd(
     paths: Annotated[list[Path] | None, typer.Argument(help="files or folders (default: corpus/)")] = None,
     data_dir: DataDir = Path("data"),
     model: Model = None,
     passage_tokens: Annotated[int, typer.Option(min=32, max=512, help="preferred passage size in model tokens")] = 256,
+    prune: Annotated[bool, typer.Option(help="remove indexed documents whose files are no longer given")] = False,
 ) -> None:
-    """Index .txt and .md files; the previous index keeps answering until the new one is complete."""
+    """Index .txt, .md, .html, .docx and .pdf files; only new and changed files are embedded.
+
+    The previous index keeps answering until the new one is complete.
+    """
     from tqdm import tqdm
 
     from index.build import build_index, load_files
     from index.documents import discover
-    from index.embeddings import Embedder, resolve_model_name
+    from index.embeddings import Embedder
 
     paths = paths or [Path("corpus")]
     files = list(discover(paths))
-    embedder = Embedder(resolve_model_name(model))
     skipped: list[str] = []
     with tqdm(total=len(files), desc="indexing", unit="doc", disable=None, leave=False) as bar:
-        report = build_index(load_files(files, skipped), data_dir, embedder, passage_tokens,
-                             progress=lambda _doc: bar.update())
+        report = build_index(load_files(files, skipped), data_dir, Embedder(_model_for(data_dir, model)),
+                             passage_tokens, progress=lambda _doc: bar.update(), prune=prune)
     for reason in skipped:
         err.print(f"skipped: {reason}", markup=False)
+    if not report.changed:
+        out.print(f"nothing changed: {report.unchanged} documents unchanged, nothing re-embedded; "
+                  f"the index in {data_dir} is as it was ({report.documents} documents)", markup=False)
+        return
     rate = report.passages / report.seconds if report.seconds else 0.0
-    out.print(f"indexed {report.documents} documents, {report.passages} passages, {report.sentences} sentences "
-              f"in {report.seconds:.1f} s ({rate:.1f} passages/s) into {data_dir}", markup=False)
+    out.print(f"indexed {report.documents} documents ({report.added} added, {report.updated} updated, "
+              f"{report.unchanged} unchanged, {report.removed} removed), {report.passages} passages, "
+              f"{report.sentences} sentences in {report.seconds:.1f} s ({rate:.1f} passages/s) into {data_dir}",
+              markup=False)
+
+
+@app.command()
+def remove(
+    document: Annotated[str, typer.Argument(help="a document id, or the path it was indexed from")],
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Remove one document from the index."""
+    from index.build import update_index
+    from index.documents import document_id
+    from index.embeddings import Embedder
+    from index.store import Store
+
+    store = Store.open(data_dir)
+    doc_id = next((c for c in (document, document_id(document)) if store.document(c) is not None), None)
+    if doc_id is None:
+        raise HoidapError(f"no document {document!r} in {data_dir}: `hoidap info` counts them, the API lists them")
+    report = update_index(data_dir, Embedder(store.info.model), [], [doc_id])
+    out.print(f"removed {document}; {report.documents} documents left in {data_dir}", markup=False)
 
 
 @app.command()
@@ -63,17 +105,23 @@ def ask(
     question: Annotated[str, typer.Argument(help="the question, in Vietnamese")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50, help="passages to return")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON structure")] = False,
+    source: Annotated[str | None, typer.Option(help="only documents whose source starts with this (a folder)")] = None,
+    formats: Annotated[list[str] | None, typer.Option("--format", help="only this format (txt, md, html, docx, pdf); repeatable")] = None,
+    since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="only documents modified on or after")] = None,
+    until: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="only documents modified before")] = None,
     data_dir: DataDir = Path("data"),
     model: Model = None,
 ) -> None:
     """Answer a question from the index: the best sentence first, then each passage with its answers marked."""
-    from index.search import Engine, check_query
+    from index.search import Engine, Filters, check_query
 
     try:
         check_query(question)
     except HoidapError as exc:
         raise typer.BadParameter(str(exc), param_hint="QUESTION") from exc
-    response = Engine.open(data_dir, model).search(question, top_k)
+    filters = Filters(source, tuple(f.lower().lstrip(".") for f in formats or ()),
+                      since.timestamp() if since else None, until.timestamp() if until else None)
+    response = Engine.open(data_dir, model).search(question, top_k, filters if filters != Filters() else None)
     if as_json:
         sys.stdout.write(response.model_dump_json(indent=2) + "\n")
     else:
@@ -164,17 +212,29 @@ def serve(
     model: Model = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes (each loads the model once)")] = 1,
 ) -> None:
-    """Serve the search page and the JSON API; the model and index are loaded once at start-up."""
-    import uvicorn
+    """Serve the search page and the JSON API; the model is loaded once, new builds are picked up while serving."""
+    import copy
 
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from .settings import Settings
+
+    Settings.from_env()  # a bad HOIDAP_* setting stops here in one line, not in each worker
     os.environ["HOIDAP_DATA_DIR"] = str(data_dir)
     if model:
         os.environ["HOIDAP_MODEL"] = model
-    logging.getLogger("hoidap").setLevel(logging.INFO)
+    # Our own access log (hoidap.access) replaces uvicorn's, which would log every question in the URL.
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["hoidap"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    log_config["formatters"]["bare"] = {"format": "%(message)s"}  # access lines are JSON, one per line
+    log_config["handlers"]["hoidap.access"] = {"class": "logging.StreamHandler", "formatter": "bare",
+                                               "stream": "ext://sys.stderr"}
+    log_config["loggers"]["hoidap.access"] = {"handlers": ["hoidap.access"], "level": "INFO", "propagate": False}
     err.print(f"Hỏi Đáp: index {data_dir}, page at http://{host}:{port}/ , API docs at http://{host}:{port}/docs",
               markup=False)
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info")
+                log_level="info", log_config=log_config, access_log=False)
 
 
 def main() -> None:

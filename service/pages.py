@@ -21,6 +21,8 @@ from index.results import Highlight, SearchResponse
 from index.search import MAX_TOP_K
 from index.sentences import paragraphs
 
+from .api import Question
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))
 router = APIRouter(include_in_schema=False)
@@ -86,9 +88,10 @@ def home(request: Request) -> HTMLResponse:
 
 
 @router.get("/search", response_class=HTMLResponse)
-async def search_page(request: Request, q: str = "",
+async def search_page(request: Request, q: Question = "",
                       top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5) -> HTMLResponse:
     """Results for ``q``; an empty, too long or unanswerable question gets a message, not an error page."""
+    request.state.query = q  # for the access log, if HOIDAP_LOG_QUERIES allows
     engine = request.app.state.engine
     response: SearchResponse | None = None
     message, status = None, 200

@@ -1,0 +1,73 @@
+"""How every failure is answered: JSON ``{"error": {"code", "message"}}`` for the API, an HTML page for people.
+
+Nothing a client sends may surface as a 500: bad input is a 4xx with a message that says what was wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index.errors import NoIndexError, QueryError
+
+from . import pages
+from .security import SECURITY_HEADERS
+
+log = logging.getLogger("hoidap")
+
+
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The API's one error shape: ``{"error": {"code", "message"}}``."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def status_code_name(status: int) -> str:
+    """``404`` → ``not_found``: a stable, readable code for plain HTTP errors."""
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "http_error"
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(QueryError)
+    async def bad_query(request: Request, exc: QueryError):
+        return error_response(422, "invalid_query", str(exc))
+
+    @app.exception_handler(NoIndexError)
+    async def no_index(request: Request, exc: NoIndexError):
+        return error_response(503, "no_index", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:])  # without the leading "body", "query", ...
+        if first.get("type") == "json_invalid":
+            message = f"the body is not valid JSON ({first.get('ctx', {}).get('error', 'cannot parse it')})"
+        else:
+            message = f"{where}: {first.get('msg', 'invalid request')}".lstrip(": ")
+        if is_api(request):
+            return error_response(422, "invalid_request", message)
+        return pages.error_page(request, 422, f"Địa chỉ có tham số không hợp lệ ({message}).")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if is_api(request) or exc.status_code == 405:
+            return error_response(exc.status_code, status_code_name(exc.status_code), str(exc.detail), exc.headers)
+        return pages.error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        # Answered outside the middleware stack, so the security headers are added here.
+        log.exception("unexpected error on %s", request.url.path)
+        return error_response(500, "internal_error", "internal error: see the server log", SECURITY_HEADERS)

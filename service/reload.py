@@ -1,0 +1,107 @@
+"""Serving the newest build without a restart and without a failed request.
+
+A build commits by pointing ``data_dir/current`` at a new folder. A poller notices the change, opens
+the new build off the event loop with the model already in memory, answers one question with it, and
+only then swaps ``app.state.engine`` in one assignment. A request holds the engine it started with,
+so it finishes on the old build, which the builder keeps on disk for one more cycle. A build that
+cannot be opened is logged and the old one keeps answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from starlette.datastructures import State
+
+from index.build import BuildReport, update_index
+from index.documents import Document
+from index.embeddings import Embedder, resolve_model_name
+from index.errors import HoidapError
+from index.search import Engine
+from index.store import Store
+
+log = logging.getLogger("hoidap")
+WARM_UP_QUESTION = "khởi động"
+
+
+class Reloader:
+    """Keeps ``state.engine`` on the live build; ``state.load_error`` says why there is none yet."""
+
+    def __init__(self, state: State, data_dir: Path, model: str | None = None) -> None:
+        self.state = state
+        self.data_dir = data_dir
+        self.model = model
+        self._seen: str | None = None  # the `current` link target last tried, loaded or not
+        self._embedder: Embedder | None = None
+        self._reload_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # API writes queue here instead of failing on the build lock
+        state.engine, state.load_error, state.loaded_at = None, None, None
+
+    def _target(self) -> str | None:
+        try:
+            return os.readlink(self.data_dir / "current")
+        except OSError:
+            return None
+
+    def reload(self) -> Engine:
+        """Open the live build and serve it; on failure the engine in service, if any, stays."""
+        with self._reload_lock:
+            self._seen = self._target()
+            try:
+                engine = self._open()
+                engine.search(WARM_UP_QUESTION)  # the first user should not pay for cold caches
+            except HoidapError as exc:
+                if self.state.engine is None:
+                    self.state.load_error = str(exc)
+                log.error("index not loaded, %s: %s", "none served" if self.state.engine is None
+                          else "still serving the previous one", exc)
+                raise
+            self.state.engine, self.state.load_error, self.state.loaded_at = engine, None, time.time()
+            info = engine.store.info
+            log.info("serving index %s: %d documents, %d passages, model %s", info.path, info.documents,
+                     info.passages, info.model)
+            return engine
+
+    def _open(self) -> Engine:
+        """The model is loaded once, with the first index; later builds reuse it (a mismatch is refused)."""
+        if self._embedder is None:
+            engine = Engine.open(self.data_dir, self.model)
+            self._embedder = engine.embedder
+            return engine
+        return Engine(Store.open(self.data_dir), self._embedder)
+
+    def check(self) -> None:
+        """Reload if ``current`` points somewhere new; never raises, the poller must keep going."""
+        if self._target() == self._seen:
+            return
+        try:
+            self.reload()
+        except HoidapError:
+            pass  # logged by reload
+        except Exception:
+            log.exception("unexpected error while loading the new index; still serving the previous one")
+
+    async def poll(self, interval: float) -> None:
+        """Check every ``interval`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            await asyncio.to_thread(self.check)
+
+    def embedder(self) -> Embedder:
+        """The loaded model, loading it now if no index was ever served (a first document via the API)."""
+        with self._reload_lock:
+            if self._embedder is None:
+                self._embedder = Embedder(resolve_model_name(self.model))
+            return self._embedder
+
+    def update(self, upserts: list[Document], removals: list[str]) -> BuildReport:
+        """Apply a change to the index and serve the result before returning."""
+        with self._write_lock:
+            report = update_index(self.data_dir, self.embedder(), upserts, removals)
+            self.reload()
+            return report

@@ -1,0 +1,72 @@
+"""How much one client may ask: requests per period (per API key, else per address) and bytes per request.
+
+Both are checked before any work is done, so a flood costs the server almost nothing. Health,
+metrics and static files are not limited: monitoring and page assets must keep working.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+from limits import RateLimitItem
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .errors import error_response
+from .security import bearer_token, is_key
+
+MAX_BODY_BYTES = 8 * 2**20  # a 2-million-character document, JSON-escaped, fits
+UNLIMITED_PATHS = {"/api/v1/health", "/metrics", "/docs"}
+UNLIMITED_PREFIXES = ("/static/", "/docs/")
+
+
+class RequestLimits:
+    """ASGI middleware answering 413 for oversized bodies and 429 (with ``Retry-After``) past the rate."""
+
+    def __init__(self, app: ASGIApp, rate: RateLimitItem | None, keys: tuple[str, ...]) -> None:
+        self.app = app
+        self.rate = rate
+        self.keys = keys
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _declared_length(scope) > MAX_BODY_BYTES:
+            response = error_response(413, "content_too_large",
+                                      f"the request body is over {MAX_BODY_BYTES // 2**20} MB")
+            await response(scope, receive, send)
+            return
+        path = scope["path"]
+        if self.rate is not None and path not in UNLIMITED_PATHS and not path.startswith(UNLIMITED_PREFIXES):
+            client = self._client(scope)
+            if not self.limiter.hit(self.rate, client):
+                reset = self.limiter.get_window_stats(self.rate, client).reset_time
+                retry = max(1, math.ceil(reset - time.time()))
+                response = error_response(429, "too_many_requests",
+                                          f"over the limit of {self.rate}: retry in {retry} s",
+                                          {"Retry-After": str(retry)})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _client(self, scope: Scope) -> str:
+        """A valid key's own budget (hashed: raw keys are never kept); otherwise the client address.
+
+        An unknown key counts against the address, so rotating made-up keys buys nothing.
+        """
+        token = bearer_token(scope)
+        if is_key(token, self.keys):
+            return "key:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
+        return "address:" + (scope["client"][0] if scope.get("client") else "unknown")
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
