@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import faiss
@@ -56,6 +58,15 @@ class Filters:
     formats: tuple[str, ...] = ()  # e.g. ("pdf", "docx")
     modified_after: float | None = None
     modified_before: float | None = None
+
+    @classmethod
+    def of(cls, source_prefix: str | None = None, formats: Iterable[str] = (),
+           modified_after: datetime | None = None, modified_before: datetime | None = None) -> "Filters | None":
+        """Filters from user input (formats like ".PDF" or "pdf"); None when nothing restricts the search."""
+        made = cls(source_prefix or None, tuple(sorted({f.lower().lstrip(".") for f in formats if f.strip()})),
+                   modified_after.timestamp() if modified_after else None,
+                   modified_before.timestamp() if modified_before else None)
+        return made if made != cls() else None
 
 
 @dataclass

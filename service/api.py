@@ -6,6 +6,7 @@ load balancers.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -14,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from index.errors import NoIndexError
 from index.results import SearchResponse
-from index.search import MAX_QUERY_CHARS, MAX_TOP_K, Engine
+from index.search import MAX_QUERY_CHARS, MAX_TOP_K, Engine, Filters
 
 from .security import read_access
 
@@ -39,6 +40,14 @@ class SearchRequest(BaseModel):
     query: Question = Field(max_length=MAX_QUERY_CHARS, description="the question, in Vietnamese",
                             examples=[EXAMPLE_QUESTION, "Vốn FDI thu hút giai đoạn 2010 - 2015 là bao nhiêu?"])
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many passages to return")
+    source_prefix: str | None = Field(None, max_length=1000, description="only documents whose source starts so "
+                                      "(a folder)", examples=["corpus/"])
+    formats: list[str] = Field([], max_length=10, description="only these formats", examples=[["pdf", "docx"]])
+    modified_after: datetime | None = Field(None, description="only documents modified at or after this time")
+    modified_before: datetime | None = Field(None, description="only documents modified at or before this time")
+
+    def filters(self) -> Filters | None:
+        return Filters.of(self.source_prefix, self.formats, self.modified_after, self.modified_before)
 
     model_config = {"json_schema_extra": {"examples": [{"query": EXAMPLE_QUESTION, "top_k": 5}]}}
 
@@ -106,7 +115,7 @@ def engine_of(request: Request) -> Engine:
 async def search(request: Request, body: SearchRequest) -> SearchResponse:
     """Answer a question: ranked answer sentences (best first) and the passages they come from."""
     request.state.query = body.query  # for the access log, if HOIDAP_LOG_QUERIES allows
-    return await run_in_threadpool(engine_of(request).search, body.query, body.top_k)
+    return await run_in_threadpool(engine_of(request).search, body.query, body.top_k, body.filters())
 
 
 @router.get("/search", response_model=SearchResponse, responses=ERRORS)
@@ -115,10 +124,15 @@ async def search_get(
     q: Annotated[Question, Query(max_length=MAX_QUERY_CHARS, description="the question",
                                  examples=[EXAMPLE_QUESTION])],
     top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
+    source: Annotated[str | None, Query(max_length=1000, description="only documents whose source starts so")] = None,
+    format: Annotated[list[str] | None, Query(max_length=10, description="only these formats")] = None,
+    since: Annotated[datetime | None, Query(description="only documents modified at or after")] = None,
+    until: Annotated[datetime | None, Query(description="only documents modified at or before")] = None,
 ) -> SearchResponse:
     """The same as ``POST /search``, for simple clients."""
     request.state.query = q
-    return await run_in_threadpool(engine_of(request).search, q, top_k)
+    filters = Filters.of(source, format or (), since, until)
+    return await run_in_threadpool(engine_of(request).search, q, top_k, filters)
 
 
 @router.get("/documents", response_model=DocumentList, responses=ERRORS)

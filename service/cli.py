@@ -119,9 +119,8 @@ def ask(
         check_query(question)
     except HoidapError as exc:
         raise typer.BadParameter(str(exc), param_hint="QUESTION") from exc
-    filters = Filters(source, tuple(f.lower().lstrip(".") for f in formats or ()),
-                      since.timestamp() if since else None, until.timestamp() if until else None)
-    response = Engine.open(data_dir, model).search(question, top_k, filters if filters != Filters() else None)
+    filters = Filters.of(source, formats or (), since, until)
+    response = Engine.open(data_dir, model).search(question, top_k, filters)
     if as_json:
         sys.stdout.write(response.model_dump_json(indent=2) + "\n")
     else:

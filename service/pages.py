@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from index.errors import QueryError
 from index.results import Highlight, SearchResponse
-from index.search import MAX_TOP_K
+from index.search import MAX_TOP_K, Filters
 from index.sentences import paragraphs
 
 from .api import Question
@@ -89,7 +89,9 @@ def home(request: Request) -> HTMLResponse:
 
 @router.get("/search", response_class=HTMLResponse)
 async def search_page(request: Request, q: Question = "",
-                      top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5) -> HTMLResponse:
+                      top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
+                      source: Annotated[str, Query(max_length=1000)] = "",
+                      format: Annotated[str, Query(max_length=10)] = "") -> HTMLResponse:
     """Results for ``q``; an empty, too long or unanswerable question gets a message, not an error page."""
     request.state.query = q  # for the access log, if HOIDAP_LOG_QUERIES allows
     engine = request.app.state.engine
@@ -101,14 +103,15 @@ async def search_page(request: Request, q: Question = "",
         message, status = f"Chưa có chỉ mục để tìm kiếm ({request.app.state.load_error}).", 503
     else:
         try:
-            response = await run_in_threadpool(engine.search, q, top_k)
+            response = await run_in_threadpool(engine.search, q, top_k, Filters.of(source, [format]))
         except QueryError as exc:
             message, status = f"Câu hỏi không hợp lệ: {exc}.", 422
         else:
             if not response.answers:
                 message = "Không tìm thấy câu trả lời. Hãy thử diễn đạt câu hỏi theo cách khác."
     segments = {r.passage_id: passage_segments(r.text, r.highlights) for r in response.results} if response else {}
-    return _render(request, "results.html", status, q=q, response=response, segments=segments, message=message)
+    return _render(request, "results.html", status, q=q, response=response, segments=segments, message=message,
+                   source=source, format=format)
 
 
 @router.get("/documents/{doc_id}", response_class=HTMLResponse)

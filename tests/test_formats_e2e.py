@@ -75,6 +75,11 @@ def test_each_format_through_the_api_and_a_folder_filter(folder):
             assert (needle in best["text"], best["title"], best["page"]) == (True, title, page), name
         html = client.get("/search", params={"q": CASES["ha-tang.pdf"][0]}).text
         assert "Hạ tầng giao thông" in html and "trang 2" in html
+        only_pdf = client.post("/api/v1/search", json={"query": "Cầu Rồng dài bao nhiêu mét?", "formats": ["pdf"]})
+        assert {r["source"] for r in only_pdf.json()["results"]} == {str(docs / "ha-tang.pdf")}
+        page = client.get("/search", params={"q": "Cầu Rồng dài bao nhiêu mét?", "source": str(docs / "hoi-an")}).text
+        assert str(docs / "hoi-an.html") in page and str(docs / "cau-rong.md") not in page
+        assert 'name="source" value="' + str(docs / "hoi-an") in page, "the filter stays in the form"
     proc = subprocess.run([HOIDAP, "ask", "--json", "Cầu Rồng dài bao nhiêu mét?", "--source", str(docs / "vinh"),
                            "--data-dir", str(data)], capture_output=True, text=True, timeout=300)
     assert {r["source"] for r in json.loads(proc.stdout)["results"]} == {str(docs / "vinh.txt")}
