@@ -1,0 +1,191 @@
+"""Where a question's time goes: the encoder alone, the search entry point, and the HTTP API.
+
+    .venv/bin/python bench/latency.py [--backend onnx-int8] [--runs 5] [--requests 20]
+
+For 30 fixed Vietnamese questions (about corpus/ and general ones), after a warm-up:
+(a) the model encoding one question with the chosen backend: the floor every path pays;
+(b) ``Engine.search`` on an index of corpus/ built in a temporary folder;
+(c) POST /api/v1/search on a real ``hoidap serve`` (uvicorn, one worker) over that index, with one
+    client and with 8 concurrent clients (threads with an httpx client each, a fixed number of
+    requests each): p50, p95, requests/s and errors.
+Every p50/p95 is also shown as a ratio to (a)'s p50. Timings on a shared 2-core machine are noisy:
+compare rows of one run, not runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from index.build import build_index, load_files  # noqa: E402
+from index.embeddings import BACKENDS, Embedder, resolve_backend  # noqa: E402
+from index.search import Engine  # noqa: E402
+from index.store import Store  # noqa: E402
+
+QUESTIONS = [
+    "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với bao nhiêu địa phương?",
+    "Vốn FDI thu hút giai đoạn 2010 - 2015 là bao nhiêu?",
+    "Tổng vốn FDI của Hải Phòng trong 5 năm qua đạt bao nhiêu tỷ USD?",
+    "Kim ngạch xuất nhập khẩu của thành phố năm 2020 ước đạt bao nhiêu?",
+    "Sản lượng hàng hóa qua cảng Hải Phòng năm 2020 là bao nhiêu?",
+    "Giám đốc Sở Ngoại vụ Hải Phòng là ai?",
+    "Những tập đoàn nước ngoài nào đầu tư vào Hải Phòng?",
+    "Nguồn vốn ODA đã giúp xây dựng những công trình nào?",
+    "Hải Phòng đã đón những đoàn cấp cao nào?",
+    "Thành phố đã kết nối thương mại với bao nhiêu quốc gia và vùng lãnh thổ?",
+    "Ba lĩnh vực kinh tế trụ cột của Hải Phòng là gì?",
+    "Đại hội Đảng bộ thành phố lần thứ 15 đánh giá công tác đối ngoại thế nào?",
+    "Cầu Tân Vũ - Lạch Huyện được xây dựng bằng nguồn vốn nào?",
+    "Công tác đối ngoại nhân dân của Hải Phòng có kết quả gì?",
+    "Tăng trưởng kim ngạch xuất nhập khẩu bình quân giai đoạn 2015-2020 là bao nhiêu phần trăm?",
+    "Hải Phòng hợp tác với những quốc gia nào?",
+    "Các tổ chức phi chính phủ nước ngoài hỗ trợ Hải Phòng ra sao?",
+    "Thủ đô của Việt Nam là thành phố nào?",
+    "Sông nào dài nhất Việt Nam?",
+    "Ai là người viết Truyện Kiều?",
+    "Việt Nam có bao nhiêu tỉnh thành?",
+    "Vịnh Hạ Long nằm ở tỉnh nào?",
+    "Chiến thắng Điện Biên Phủ diễn ra vào năm nào?",
+    "Làm thế nào để nấu phở bò ngon?",
+    "Dân số Thành phố Hồ Chí Minh là bao nhiêu?",
+    "Tết Nguyên Đán thường rơi vào tháng mấy dương lịch?",
+    "Đỉnh núi cao nhất Việt Nam là gì?",
+    "Ngôn ngữ chính thức của Việt Nam là gì?",
+    "Đồng bằng sông Cửu Long nổi tiếng với loại cây trồng nào?",
+    "Cảng biển lớn nhất miền Bắc Việt Nam ở đâu?",
+]
+CLIENTS = 8
+
+
+def timed(call: Callable[[str], object], runs: int) -> np.ndarray:
+    """Seconds of each call, every question ``runs`` times, after one untimed pass."""
+    for q in QUESTIONS:
+        call(q)
+    times = []
+    for _ in range(runs):
+        for q in QUESTIONS:
+            started = time.perf_counter()
+            call(q)
+            times.append(time.perf_counter() - started)
+    return np.array(times)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: Path, backend: str, port: int) -> subprocess.Popen:
+    """``hoidap serve`` with no API keys and no rate limit, ready once /health answers and a search is warm."""
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HOIDAP_API_KEYS", "HOIDAP_API_KEYS_FILE")}
+    env |= {"HOIDAP_BACKEND": backend, "HOIDAP_RATE_LIMIT": "off"}
+    server = subprocess.Popen([str(ROOT / ".venv/bin/hoidap"), "serve", "--port", str(port), "--data-dir", str(data_dir)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with status {server.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    server.terminate()
+    raise SystemExit("the server did not answer /api/v1/health within 120 s")
+
+
+def http_load(url: str, clients: int, requests_each: int) -> tuple[np.ndarray, float, int]:
+    """Latencies, requests/s and errors of ``clients`` threads each sending ``requests_each`` searches."""
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+
+    def client(offset: int) -> None:
+        nonlocal errors
+        with httpx.Client(timeout=60) as http:
+            http.post(url, json={"query": QUESTIONS[offset % len(QUESTIONS)], "top_k": 5})  # connect, untimed
+            start.wait()
+            for i in range(requests_each):
+                started = time.perf_counter()
+                try:
+                    ok = http.post(url, json={"query": QUESTIONS[(offset + i) % len(QUESTIONS)], "top_k": 5}).is_success
+                except httpx.HTTPError:
+                    ok = False
+                elapsed = time.perf_counter() - started
+                with lock:
+                    latencies.append(elapsed)
+                    errors += not ok
+
+    threads = [threading.Thread(target=client, args=(c * 7,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    return np.array(latencies), len(latencies) / wall, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=BACKENDS, default=None, help="default: $HOIDAP_BACKEND, else Embedder's")
+    parser.add_argument("--runs", type=int, default=5, help="timed passes over the 30 questions for (a) and (b)")
+    parser.add_argument("--requests", type=int, default=20, help="requests each HTTP client sends")
+    args = parser.parse_args()
+    backend = resolve_backend(args.backend)
+    embedder = Embedder(backend=backend)
+
+    rows: list[tuple[str, np.ndarray, float | None, int | None]] = []
+    encode = timed(lambda q: embedder.encode([q], "query"), args.runs)
+    rows.append(("(a) encode one question", encode, len(encode) / encode.sum(), None))
+    with tempfile.TemporaryDirectory(prefix="hoidap-latency-") as tmp:
+        data_dir = Path(tmp)
+        build_index(load_files([ROOT / "corpus"], []), data_dir, embedder)
+        engine = Engine(Store.open(data_dir), embedder)
+        search = timed(lambda q: engine.search(q, 5), args.runs)
+        rows.append(("(b) Engine.search", search, len(search) / search.sum(), None))
+        port = free_port()
+        server = start_server(data_dir, backend, port)
+        try:
+            url = f"http://127.0.0.1:{port}/api/v1/search"
+            http_load(url, 1, len(QUESTIONS))  # warm-up: the server loads its model on first search
+            for clients in (1, CLIENTS):
+                latencies, rate, errors = http_load(url, clients, args.requests if clients > 1 else 3 * args.requests)
+                rows.append((f"(c) HTTP POST /search, {clients} client{'s' * (clients > 1)}", latencies, rate, errors))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    floor = float(np.median(encode))
+    threads = "torch's own" if backend == "torch" else os.environ.get("HOIDAP_THREADS", "1 (default)")
+    print(f"backend {backend}, {len(QUESTIONS)} questions, {os.cpu_count()} cores, threads a call: {threads}")
+    print(f"{'path':<34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p50/(a)':>8} {'p95/(a)':>8} {'req/s':>7} {'errors':>6}")
+    for name, times, rate, errors in rows:
+        p50, p95 = np.percentile(times, 50), np.percentile(times, 95)
+        print(f"{name:<34} {len(times):>5} {1000 * p50:>8.1f} {1000 * p95:>8.1f} {p50 / floor:>8.1f} {p95 / floor:>8.1f} "
+              f"{rate:>7.1f} {'-' if errors is None else errors:>6}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The ONNX backends: the same vectors as torch, the same prompts, exported once, and right answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.build import build_index, load_files
+from index.convert_e5 import ensure_default_model
+from index.embeddings import Embedder, OnnxEncoder
+from index.errors import ModelLoadError
+from index.onnx_export import FILES, ONNX_DIR, write_atomically
+from index.search import Engine
+from index.store import Store
+from tests.conftest import CORPUS, QUESTION_19
+
+SENTENCES = [
+    "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với 19 địa phương thuộc 13 quốc gia.",
+    "Thu hút FDI giai đoạn 2010 - 2015 ước đạt 7,63 tỷ USD.",
+    "Việt Nam là một quốc gia nằm ở phía đông bán đảo Đông Dương.",
+    "Hòa bình, độc lập, tự do, hạnh phúc.",
+    "Sản lượng hàng hóa qua cảng ước đạt 153,3 triệu tấn, gấp 2,24 lần năm 2015.",
+    "Nguồn vốn ODA đã góp phần chuyển đổi mạnh mẽ kết cấu hạ tầng kỹ thuật của thành phố.",
+    "Vịnh Hạ Long được UNESCO công nhận là di sản thiên nhiên thế giới.",
+    "Thành phố có bao nhiêu dự án đầu tư trực tiếp nước ngoài?",
+    "Ai là Giám đốc Sở Ngoại vụ Hải Phòng?",
+    "Phở là món ăn truyền thống nổi tiếng của người Việt.",
+]
+# Lowest cosine to torch over SENTENCES, both kinds, measured here minus a margin:
+# onnx 1.0000 (fp32, only rounding differs), onnx-int8 0.995.
+MIN_COSINE = {"onnx": 0.999, "onnx-int8": 0.985}
+
+
+@pytest.fixture(scope="module")
+def torch_embedder() -> Embedder:
+    return Embedder(backend="torch")
+
+
+@pytest.fixture(scope="module", params=["onnx", "onnx-int8"])
+def onnx_embedder(request: pytest.FixtureRequest) -> Embedder:
+    return Embedder(backend=request.param)
+
+
+@pytest.mark.parametrize("kind", ["query", "passage"])
+def test_vectors_agree_with_torch(onnx_embedder, torch_embedder, kind):
+    ours = onnx_embedder.encode(SENTENCES, kind)
+    assert ours.dtype == np.float32 and ours.shape == (len(SENTENCES), 384)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    cosines = (ours * torch_embedder.encode(SENTENCES, kind)).sum(axis=1)
+    assert cosines.min() > MIN_COSINE[onnx_embedder.backend], cosines
+
+
+def test_prompts_are_applied(onnx_embedder, torch_embedder):
+    assert isinstance(onnx_embedder.model, OnnxEncoder)
+    assert onnx_embedder.prompts == torch_embedder.prompts == {"query": "query: ", "passage": "passage: "}
+    text = SENTENCES[7]
+    query = onnx_embedder.encode([text], "query")[0]
+    np.testing.assert_allclose(query, onnx_embedder.model.encode(["query: " + text])[0], atol=1e-6)
+    assert float(query @ onnx_embedder.encode([text], "passage")[0]) < 0.99, "the prefix changes the vector"
+    for t in SENTENCES[:3]:
+        assert onnx_embedder.token_count(t, "query") == torch_embedder.token_count(t, "query")
+    assert (onnx_embedder.dimension, onnx_embedder.max_tokens) == (384, 512)
+
+
+def test_long_text_is_cut_like_torch(onnx_embedder, torch_embedder):
+    """Over 512 tokens the model sees the first 510 and the closing special token, as with transformers."""
+    long = " ".join(SENTENCES * 20)
+    assert onnx_embedder.token_count(long) > 1000
+    cosine = float(onnx_embedder.encode([long])[0] @ torch_embedder.encode([long])[0])
+    assert cosine > MIN_COSINE[onnx_embedder.backend]
+
+
+def test_export_is_cached(onnx_embedder):
+    onnx_embedder.model  # exported on first use, if no earlier run did
+    folder = ensure_default_model() / ONNX_DIR
+    path = folder / FILES[onnx_embedder.backend]
+    stamp = path.stat().st_mtime_ns
+    again = Embedder(backend=onnx_embedder.backend)
+    assert isinstance(again.model, OnnxEncoder)
+    assert path.stat().st_mtime_ns == stamp, "a second construction reuses the file"
+    assert not list(folder.glob(".*")), "no temporary file is left behind"
+
+
+def test_interrupted_export_leaves_nothing(tmp_path):
+    def fail(tmp: Path) -> None:
+        tmp.write_bytes(b"half a model")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(tmp_path / "model.onnx", fail)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_backend_is_refused(monkeypatch):
+    monkeypatch.setenv("HOIDAP_BACKEND", "tensorrt")
+    with pytest.raises(ModelLoadError, match="unknown backend"):
+        Embedder()
+    monkeypatch.setenv("HOIDAP_BACKEND", "onnx")
+    assert Embedder().backend == "onnx"
+
+
+def test_int8_search_answers_the_acceptance_question(tmp_path):
+    embedder = Embedder(backend="onnx-int8")
+    build_index(load_files([CORPUS], []), tmp_path, embedder)
+    assert "19 địa phương" in Engine(Store.open(tmp_path), embedder).search(QUESTION_19).answers[0].text
