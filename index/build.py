@@ -76,7 +76,8 @@ def _current(data_dir: Path) -> Store | None:
 
 
 def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], removals: set[str],
-            keep_others: bool, passage_tokens: int, progress: Progress | None) -> BuildReport:
+            keep_others: bool, passage_tokens: int, progress: Progress | None,
+            vector_index: str = "auto") -> BuildReport:
     started = time.perf_counter()
     with build_lock(data_dir):
         old = _current(data_dir)
@@ -101,7 +102,8 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
             report.documents, report.passages, report.sentences = info.documents, info.passages, info.sentences
             report.seconds = time.perf_counter() - started
             return report
-        writer = IndexWriter(data_dir, embedder.name, embedder.dimension, NORMALIZATION_VERSION, passage_tokens)
+        writer = IndexWriter(data_dir, embedder.name, embedder.dimension, NORMALIZATION_VERSION, passage_tokens,
+                             vector_index)
         try:
             for doc_id in to_copy:
                 writer.add(*old.stored_document(doc_id))
@@ -129,12 +131,13 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
 
 def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedder,
                 passage_tokens: int = DEFAULT_PASSAGE_TOKENS, progress: Progress | None = None,
-                prune: bool = False) -> BuildReport:
+                prune: bool = False, vector_index: str = "auto") -> BuildReport:
     """Index ``documents``: new and changed ones are embedded, unchanged ones reused.
 
     Documents already indexed but not given are kept, or removed with ``prune`` (files gone from disk).
+    ``vector_index`` is a kind of :mod:`index.vectors` ("auto": exact for small collections).
     """
-    return _update(data_dir, embedder, documents, set(), not prune, passage_tokens, progress)
+    return _update(data_dir, embedder, documents, set(), not prune, passage_tokens, progress, vector_index)
 
 
 def update_index(data_dir: Path, embedder: Embedder, upserts: list[Document], removals: list[str],

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from .documents import page_of, section_of
@@ -31,6 +30,7 @@ from .text import normalize
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 50
 POOL = 50  # passages each retriever brings to the candidate pool
+EXACT_FILTERED_ROWS = 50_000  # up to this many rows a filter allows, they are scored exactly
 
 
 @dataclass(frozen=True)
@@ -146,10 +146,15 @@ class Engine:
             inside[allowed] = True
             lexical_all = np.where(inside, lexical_all, 0)
         n = min(POOL, store.info.passages if allowed is None else allowed.size)
-        dense_top = np.zeros(0, dtype=np.int64)
-        if n:
-            params = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            dense_top = store.passage_vectors.search(q[None, :], n, params=params)[1][0]
+        if allowed is not None and allowed.size <= EXACT_FILTERED_ROWS:
+            # exact over the allowed rows: a filter may keep few, which an approximate index would miss
+            dense_top = allowed[np.argsort(-(store.passage_vectors_of(allowed) @ q), kind="stable")[:n]]
+        elif n:
+            wide = n if allowed is None else min(store.info.passages, n * 20)
+            dense_top = store.passage_index.search(q[None, :], wide)[1][0]
+            dense_top = dense_top if allowed is None else dense_top[np.isin(dense_top, allowed)][:n]
+        else:
+            dense_top = np.zeros(0, dtype=np.int64)
         lexical_top = np.argpartition(-lexical_all, n - 1)[:n] if 0 < n < lexical_all.size else np.arange(lexical_all.size)
         pool = np.union1d(dense_top[dense_top >= 0], lexical_top[lexical_all[lexical_top] > 0]).astype(np.int64)
         sentences = store.sentences_of(pool.tolist())

@@ -4,8 +4,9 @@ Layout of a data directory::
 
     current -> builds/<name>        the live build (a symlink, replaced atomically)
     builds/<name>/index.sqlite3     documents, passages, sentences (with offsets), metadata
-    builds/<name>/passages.faiss    one vector per passage, row = passage id
-    builds/<name>/sentences.faiss   one vector per sentence, row = sentence id
+    builds/<name>/passages.faiss    the passage vector index (exact or approximate by size: index.vectors)
+    builds/<name>/passages.npy      passage vectors, row = passage id (memory-mapped; exact re-scoring)
+    builds/<name>/sentences.npy     sentence vectors, row = sentence id (only ever re-scored, never searched)
     builds/<name>/passages.bm25/    BM25 over passages, row = passage id (and sentences.bm25/)
     .lock                           held by the one build that may run at a time
 
@@ -29,7 +30,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from .documents import Document
@@ -38,11 +38,13 @@ from .lexical import LexicalIndex
 from .passages import Passage
 from .sentences import Span
 from .text import normalize
+from .vectors import build_vector_index, choose_kind, open_index, save
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "index.sqlite3"
-PASSAGE_VECTORS = "passages.faiss"
-SENTENCE_VECTORS = "sentences.faiss"
+PASSAGE_INDEX = "passages.faiss"
+PASSAGE_VECTORS = "passages.npy"
+SENTENCE_VECTORS = "sentences.npy"
 PASSAGE_TERMS = "passages.bm25"
 SENTENCE_TERMS = "sentences.bm25"
 
@@ -102,7 +104,7 @@ class IndexWriter:
     """Writes one complete build into a hidden folder; :meth:`commit` makes it the live index."""
 
     def __init__(self, data_dir: Path, model: str, dimension: int, normalization_version: int,
-                 passage_tokens: int) -> None:
+                 passage_tokens: int, vector_index: str = "auto") -> None:
         self.data_dir = data_dir
         builds = data_dir / "builds"
         builds.mkdir(parents=True, exist_ok=True)
@@ -113,8 +115,9 @@ class IndexWriter:
         self.db.executescript(_SCHEMA)
         self.meta = {"schema_version": SCHEMA_VERSION, "model": model, "dimension": dimension,
                      "normalization_version": normalization_version, "passage_tokens": passage_tokens}
-        self.passage_vectors = faiss.IndexFlatIP(dimension)
-        self.sentence_vectors = faiss.IndexFlatIP(dimension)
+        self.vector_index = vector_index
+        self.passage_vectors: list[np.ndarray] = []
+        self.sentence_vectors: list[np.ndarray] = []
         self.counts = {"documents": 0, "passages": 0, "sentences": 0}
         self.passage_texts: list[str] = []  # normalized, for the lexical indexes built at commit
         self.sentence_texts: list[str] = []
@@ -136,18 +139,23 @@ class IndexWriter:
                                 (sid, pid + ordinal, doc.id, s.start, s.end, doc.text[s.start:s.end]))
                 self.sentence_texts.append(normalize(doc.text[s.start:s.end]))
                 sid += 1
-        self.passage_vectors.add(passage_vectors)
-        self.sentence_vectors.add(sentence_vectors)
+        self.passage_vectors.append(np.asarray(passage_vectors, dtype=np.float32))
+        self.sentence_vectors.append(np.asarray(sentence_vectors, dtype=np.float32))
         self.counts = {"documents": self.counts["documents"] + 1, "passages": pid + len(passages), "sentences": sid}
 
     def commit(self) -> Path:
         """Finish the build and swap it in: an atomic symlink replace, then the old build is removed."""
         self.meta |= self.counts | {"built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        passages = np.concatenate(self.passage_vectors)
+        kind = choose_kind(len(passages)) if self.vector_index == "auto" else self.vector_index
+        index = build_vector_index(passages, kind)
+        self.meta["vector_index"] = kind
+        save(index, self.tmp / PASSAGE_INDEX)
+        np.save(self.tmp / PASSAGE_VECTORS, passages)
+        np.save(self.tmp / SENTENCE_VECTORS, np.concatenate(self.sentence_vectors))
         self.db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in self.meta.items()])
         self.db.commit()
         self.db.close()
-        faiss.write_index(self.passage_vectors, str(self.tmp / PASSAGE_VECTORS))
-        faiss.write_index(self.sentence_vectors, str(self.tmp / SENTENCE_VECTORS))
         LexicalIndex.build(self.passage_texts).save(self.tmp / PASSAGE_TERMS)
         LexicalIndex.build(self.sentence_texts).save(self.tmp / SENTENCE_TERMS)
         final = self.tmp.with_name(self.name)
@@ -182,8 +190,9 @@ class Store:
                 raise CorruptIndexError(f"the index in {path.parent.parent} was made by another version of hoidap "
                                         f"(schema {meta.get('schema_version')}, expected {SCHEMA_VERSION}): "
                                         "rebuild it with `hoidap index`")
-            self.passage_vectors = faiss.read_index(str(path / PASSAGE_VECTORS), faiss.IO_FLAG_MMAP)
-            self.sentence_vectors = faiss.read_index(str(path / SENTENCE_VECTORS), faiss.IO_FLAG_MMAP)
+            self.passage_index = open_index(path / PASSAGE_INDEX)
+            self.passage_vectors = np.load(path / PASSAGE_VECTORS, mmap_mode="r")
+            self.sentence_vectors = np.load(path / SENTENCE_VECTORS, mmap_mode="r")
             self.passage_terms = LexicalIndex.load(path / PASSAGE_TERMS)
             self.sentence_terms = LexicalIndex.load(path / SENTENCE_TERMS)
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
@@ -193,8 +202,8 @@ class Store:
         except (sqlite3.DatabaseError, RuntimeError, ValueError, KeyError, OSError) as exc:
             raise CorruptIndexError(f"the index in {path.parent.parent} is damaged ({str(exc).splitlines()[0]}): "
                                     "rebuild it with `hoidap index`") from exc
-        if (self.passage_vectors.ntotal, self.passage_terms.size, self.sentence_vectors.ntotal,
-                self.sentence_terms.size) != (meta["passages"],) * 2 + (meta["sentences"],) * 2:
+        if (self.passage_index.ntotal, len(self.passage_vectors), self.passage_terms.size, len(self.sentence_vectors),
+                self.sentence_terms.size) != (meta["passages"],) * 3 + (meta["sentences"],) * 2:
             raise CorruptIndexError(f"the index in {path.parent.parent} is damaged (row counts do not match "
                                     "the database): rebuild it with `hoidap index`")
 
@@ -251,10 +260,10 @@ class Store:
                           f"WHERE passage_id IN ({marks}) ORDER BY id", passage_ids)
 
     def passage_vectors_of(self, ids: np.ndarray | list[int]) -> np.ndarray:
-        return self.passage_vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        return np.asarray(self.passage_vectors[np.asarray(ids, dtype=np.int64)])
 
     def sentence_vectors_of(self, ids: np.ndarray | list[int]) -> np.ndarray:
-        return self.sentence_vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        return np.asarray(self.sentence_vectors[np.asarray(ids, dtype=np.int64)])
 
     def stored_document(self, doc_id: str) -> tuple[Document, list[Passage], np.ndarray, np.ndarray]:
         """A document as indexed, with its passages and vectors: what a rebuild copies instead of re-embedding."""

@@ -51,6 +51,8 @@ def index_cmd(
     model: Model = None,
     passage_tokens: Annotated[int, typer.Option(min=32, max=512, help="preferred passage size in model tokens")] = 256,
     prune: Annotated[bool, typer.Option(help="remove indexed documents whose files are no longer given")] = False,
+    vector_index: Annotated[str, typer.Option(help="auto (exact below 30,000 passages, else ivf-pq), flat, hnsw, "
+                                                   "ivf-sq8 or ivf-pq")] = "auto",
 ) -> None:
     """Index .txt, .md, .html, .docx and .pdf files; only new and changed files are embedded.
 
@@ -62,12 +64,17 @@ def index_cmd(
     from index.documents import discover
     from index.embeddings import Embedder
 
+    from index.vectors import KINDS
+
+    if vector_index not in ("auto", *KINDS):
+        raise typer.BadParameter(f"choose one of auto, {', '.join(KINDS)}", param_hint="--vector-index")
     paths = paths or [Path("corpus")]
     files = list(discover(paths))
     skipped: list[str] = []
     with tqdm(total=len(files), desc="indexing", unit="doc", disable=None, leave=False) as bar:
         report = build_index(load_files(files, skipped), data_dir, Embedder(_model_for(data_dir, model)),
-                             passage_tokens, progress=lambda _doc: bar.update(), prune=prune)
+                             passage_tokens, progress=lambda _doc: bar.update(), prune=prune,
+                             vector_index=vector_index)
     for reason in skipped:
         err.print(f"skipped: {reason}", markup=False)
     if not report.changed:

@@ -28,6 +28,15 @@ def data_dir(tmp_path, corpus_data_dir):
     return target
 
 
+def test_large_collections_get_an_approximate_index(tmp_path, embedder):
+    """The kind can be forced; an approximate index still answers through the same search path."""
+    data = tmp_path / "data"
+    build_index(load_files([CORPUS], []), data, embedder, vector_index="hnsw")
+    store = Store.open(data)
+    assert store.query("SELECT value FROM meta WHERE key = 'vector_index'")[0][0] == '"hnsw"'
+    assert "19 địa phương" in Engine(store, embedder).search(QUESTION_19).answers[0].text
+
+
 def test_index_metadata(corpus_data_dir):
     info = Store.open(corpus_data_dir).info
     assert (info.model, info.dimension, info.documents) == ("multilingual-e5-small", 384, 2)
@@ -124,7 +133,7 @@ def test_no_index(tmp_path):
         Store.open(tmp_path)
 
 
-@pytest.mark.parametrize("victim", ["index.sqlite3", "passages.faiss", "sentences.faiss"])
+@pytest.mark.parametrize("victim", ["index.sqlite3", "passages.faiss", "passages.npy", "sentences.npy"])
 def test_truncated_files_are_reported_as_damaged(data_dir, victim):
     path = (data_dir / "current").resolve() / victim
     path.write_bytes(path.read_bytes()[:100])
