@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, BaseModel, Field
 
+from index.build import BuildReport
 from index.documents import Document, content_hash, document_id
 from index.errors import HoidapError, IndexBusyError
 from index.text import to_display
@@ -57,10 +58,10 @@ WRITE_ERRORS = {401: {"model": Error, "description": "missing or wrong API key"}
                 422: ERRORS[422]}
 
 
-def _apply(request: Request, upserts: list[Document], removals: list[str]) -> int:
-    """Run the change; returns how many documents the index holds afterwards."""
+def apply_change(request: Request, upserts: list[Document], removals: list[str]) -> BuildReport:
+    """Run the change and serve its result (blocking: call it in a worker thread); the admin pages use it too."""
     try:
-        return request.app.state.reloader.update(upserts, removals).documents
+        return request.app.state.reloader.update(upserts, removals)
     except IndexBusyError as exc:
         raise HTTPException(409, str(exc)) from exc
     except HoidapError as exc:  # e.g. removing the last document: an index is never empty
@@ -73,8 +74,8 @@ async def add_document(request: Request, body: NewDocument) -> DocumentCreated:
     source = body.source.strip() if body.source and body.source.strip() else f"api:{uuid.uuid4()}"
     text = to_display(body.text)
     doc = Document(document_id(source), to_display(body.title).strip(), source, "txt", text, content_hash(text))
-    total = await run_in_threadpool(_apply, request, [doc], [])
-    return DocumentCreated(id=doc.id, title=doc.title, source=doc.source, documents=total)
+    report = await run_in_threadpool(apply_change, request, [doc], [])
+    return DocumentCreated(id=doc.id, title=doc.title, source=doc.source, documents=report.documents)
 
 
 @router.delete("/documents/{doc_id}", status_code=204, response_class=Response,
@@ -84,7 +85,7 @@ async def remove_document(request: Request, doc_id: str) -> Response:
     """Remove a document from the index; gone from answers on return."""
     if engine_of(request).store.document(doc_id) is None:
         raise HTTPException(404, f"no document with id {doc_id!r}")
-    await run_in_threadpool(_apply, request, [], [doc_id])
+    await run_in_threadpool(apply_change, request, [], [doc_id])
     return Response(status_code=204)
 
 

@@ -1,4 +1,5 @@
-"""The web app: the search page for staff and the JSON API for chatbots, over one shared engine.
+"""The web app: the search page for staff, the upload pages for administrators and the JSON API for
+chatbots, over one shared engine.
 
 The model is loaded once, with the first index; later builds are picked up while serving
 (:mod:`service.reload`). Without an index the app still starts: pages say what to do and the API
@@ -19,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from index.errors import HoidapError
 
-from . import admin, api, metrics, pages
+from . import admin, admin_pages, api, metrics, pages, uploads
 from .access_log import AccessLog
 from .docs import add_docs
 from .errors import add_error_handlers
@@ -67,13 +68,15 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
     app.include_router(admin.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
+    app.include_router(admin_pages.router)
     add_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     add_error_handlers(app)
 
     # The last added runs first: every response gets the headers and is logged; CORS answers
     # preflights before the limits, and its headers let browsers read a 429.
-    app.add_middleware(RequestLimits, rate=settings.rate_limit, keys=settings.api_keys)
+    app.add_middleware(RequestLimits, rate=settings.rate_limit, keys=settings.api_keys,
+                       body_limits={admin_pages.UPLOAD_PATH: uploads.request_limit(settings.max_upload_mb)})
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],

@@ -72,19 +72,20 @@ def document_paragraphs(text: str, sentences: list, marked: set[int]) -> list[li
     return out
 
 
-def _render(request: Request, name: str, http_status: int = 200, **context) -> HTMLResponse:
+def render(request: Request, name: str, http_status: int = 200, **context) -> HTMLResponse:
+    """A template with the index facts every page shows in its footer."""
     engine = request.app.state.engine
     context |= {"info": engine.store.info if engine else None, "load_error": request.app.state.load_error}
     return templates.TemplateResponse(request, name, context, status_code=http_status)
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    return _render(request, "error.html", status, status=status, message=message, q="")
+    return render(request, "error.html", status, status=status, message=message, q="")
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
-    return _render(request, "index.html", q="")
+    return render(request, "index.html", q="")
 
 
 @router.get("/search", response_class=HTMLResponse)
@@ -110,8 +111,8 @@ async def search_page(request: Request, q: Question = "",
             if not response.answers:
                 message = "Không tìm thấy câu trả lời. Hãy thử diễn đạt câu hỏi theo cách khác."
     segments = {r.passage_id: passage_segments(r.text, r.highlights) for r in response.results} if response else {}
-    return _render(request, "results.html", status, q=q, response=response, segments=segments, message=message,
-                   source=source, format=format)
+    return render(request, "results.html", status, q=q, response=response, segments=segments, message=message,
+                  source=source, format=format)
 
 
 @router.get("/documents/{doc_id}", response_class=HTMLResponse)
@@ -128,5 +129,5 @@ def document_page(request: Request, doc_id: str, q: str = "",
     marked = set(s or [])
     paras = document_paragraphs(doc["text"], sentences, marked)
     first = next((seg.sentence_id for para in paras for seg in para if seg.marked), None)
-    return _render(request, "document.html", q=q, doc=doc, paragraphs=paras, first=first)
+    return render(request, "document.html", q=q, doc=doc, paragraphs=paras, first=first)
 

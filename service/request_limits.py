@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Mapping
 
 from limits import RateLimitItem
 from limits.storage import MemoryStorage
@@ -24,24 +25,29 @@ UNLIMITED_PREFIXES = ("/static/", "/docs/")
 
 
 class RequestLimits:
-    """ASGI middleware answering 413 for oversized bodies and 429 (with ``Retry-After``) past the rate."""
+    """ASGI middleware answering 413 for oversized bodies and 429 (with ``Retry-After``) past the rate.
 
-    def __init__(self, app: ASGIApp, rate: RateLimitItem | None, keys: tuple[str, ...]) -> None:
+    ``body_limits`` gives paths that take more than :data:`MAX_BODY_BYTES` (file uploads) their own limit.
+    """
+
+    def __init__(self, app: ASGIApp, rate: RateLimitItem | None, keys: tuple[str, ...],
+                 body_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.rate = rate
         self.keys = keys
+        self.body_limits = dict(body_limits or {})
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if _declared_length(scope) > MAX_BODY_BYTES:
-            response = error_response(413, "content_too_large",
-                                      f"the request body is over {MAX_BODY_BYTES // 2**20} MB")
+        path = scope["path"]
+        max_bytes = self.body_limits.get(path, MAX_BODY_BYTES)
+        if _declared_length(scope) > max_bytes:
+            response = error_response(413, "content_too_large", f"the request body is over {max_bytes / 2**20:g} MB")
             await response(scope, receive, send)
             return
-        path = scope["path"]
         if self.rate is not None and path not in UNLIMITED_PATHS and not path.startswith(UNLIMITED_PREFIXES):
             client = self._client(scope)
             if not self.limiter.hit(self.rate, client):

@@ -6,9 +6,11 @@ file or a rate limit must not leave a server running open or unlimited.
 
 from __future__ import annotations
 
+import math
 import os
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from limits import RateLimitItem, parse
@@ -17,11 +19,17 @@ from index.errors import HoidapError
 
 DEFAULT_RATE_LIMIT = "600/minute"
 DEFAULT_RELOAD_INTERVAL = 1.0
+DEFAULT_MAX_UPLOAD_MB = 20.0
+MIN_SECRET_KEY_CHARS = 32
 _OFF = {"", "0", "off", "none", "false"}
 
 
 class ConfigError(HoidapError):
     """An environment variable of the service has a value it cannot use."""
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -34,18 +42,26 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     reload_interval: float = DEFAULT_RELOAD_INTERVAL  # seconds; 0 turns the poller off
     log_queries: bool = False
+    admin_password: str = field(default="", repr=False)  # "": only API keys sign in to the admin pages
+    # Signs the admin session cookie; a random one ends every session at restart and differs per worker.
+    secret_key: str = field(default_factory=new_secret_key, repr=False)
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB  # per uploaded file
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
         """``HOIDAP_API_KEYS``, ``HOIDAP_API_KEYS_FILE``, ``HOIDAP_RATE_LIMIT``, ``HOIDAP_CORS_ORIGINS``,
-        ``HOIDAP_RELOAD_INTERVAL`` and ``HOIDAP_LOG_QUERIES``."""
+        ``HOIDAP_RELOAD_INTERVAL``, ``HOIDAP_LOG_QUERIES``, ``HOIDAP_ADMIN_PASSWORD``, ``HOIDAP_SECRET_KEY``
+        and ``HOIDAP_MAX_UPLOAD_MB``."""
         keys = _split(env.get("HOIDAP_API_KEYS", ""))
         if key_file := env.get("HOIDAP_API_KEYS_FILE"):
             keys += _read_keys(Path(key_file))
         return cls(api_keys=tuple(dict.fromkeys(keys)), rate_limit=_rate_limit(env.get("HOIDAP_RATE_LIMIT")),
                    cors_origins=tuple(_split(env.get("HOIDAP_CORS_ORIGINS", ""))),
                    reload_interval=_interval(env.get("HOIDAP_RELOAD_INTERVAL")),
-                   log_queries=env.get("HOIDAP_LOG_QUERIES", "").strip().lower() in {"1", "true", "yes", "on"})
+                   log_queries=env.get("HOIDAP_LOG_QUERIES", "").strip().lower() in {"1", "true", "yes", "on"},
+                   admin_password=env.get("HOIDAP_ADMIN_PASSWORD", "").strip(),
+                   secret_key=_secret_key(env.get("HOIDAP_SECRET_KEY")),
+                   max_upload_mb=_megabytes(env.get("HOIDAP_MAX_UPLOAD_MB")))
 
 
 def _split(value: str) -> list[str]:
@@ -84,3 +100,25 @@ def _interval(value: str | None) -> float:
     if not 0 <= seconds < float("inf"):
         raise ConfigError(f"HOIDAP_RELOAD_INTERVAL: {value!r} is not a number of seconds (or 'off')")
     return seconds
+
+
+def _secret_key(value: str | None) -> str:
+    """Random when unset; a short key would make session cookies forgeable by guessing."""
+    if value is None or not value.strip():
+        return new_secret_key()
+    if len(value.strip()) < MIN_SECRET_KEY_CHARS:
+        raise ConfigError(f"HOIDAP_SECRET_KEY: use at least {MIN_SECRET_KEY_CHARS} random characters, "
+                          "e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    return value.strip()
+
+
+def _megabytes(value: str | None) -> float:
+    if value is None or not value.strip():
+        return DEFAULT_MAX_UPLOAD_MB
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = 0.0
+    if not 0 < megabytes < math.inf:
+        raise ConfigError(f"HOIDAP_MAX_UPLOAD_MB: {value!r} is not a positive number of megabytes")
+    return megabytes

@@ -1,0 +1,138 @@
+"""The document-upload pages: sign in, upload files, remove documents. Plain HTML forms, no JavaScript.
+
+Changes go through :func:`service.admin.apply_change`, the same path as the write API, so the page and
+the API can never disagree about what a change does. A change answers with the admin page itself, not a
+redirect, so its messages need no storage between requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.datastructures import UploadFile
+
+from index.build import BuildReport
+
+from . import sessions, uploads
+from .admin import apply_change
+from .api import MAX_OFFSET
+from .pages import render
+
+UPLOAD_PATH = "/admin/documents"
+PAGE_SIZE = 20
+NO_STORE = {"Cache-Control": "no-store"}  # the list and the form's token are for this moment and this person
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message after an action: ``kind`` is ``ok`` or ``problem``; ``items`` lists the files it is about."""
+
+    kind: str
+    text: str
+    items: list[str] = field(default_factory=list)
+
+
+def _login_page(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
+    enabled = sessions.enabled(request.app.state.settings)
+    response = render(request, "login.html", status if enabled else 403, enabled=enabled, error=error,
+                      disabled=sessions.DISABLED, q="")
+    response.headers.update(NO_STORE)
+    return response
+
+
+def _admin_page(request: Request, session: sessions.Session, notices: Sequence[Notice] = (), status: int = 200,
+                page: int = 1) -> HTMLResponse:
+    engine = request.app.state.engine
+    total = engine.store.info.documents if engine else 0
+    documents = engine.store.documents((page - 1) * PAGE_SIZE, PAGE_SIZE) if engine else []
+    settings = request.app.state.settings
+    response = render(request, "admin.html", status, csrf=session.csrf, notices=notices, documents=documents,
+                      total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)), accept=uploads.ACCEPT,
+                      accepted=uploads.ACCEPTED, max_mb=settings.max_upload_mb, max_files=uploads.MAX_FILES,
+                      max_request_mb=settings.max_upload_mb * uploads.FILES_PER_REQUEST, q="")
+    response.headers.update(NO_STORE)
+    return response
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_home(request: Request,
+               page: Annotated[int, Query(ge=1, le=MAX_OFFSET // PAGE_SIZE)] = 1) -> HTMLResponse:
+    """The upload form and the document list when signed in; the sign-in form otherwise."""
+    session = sessions.current(request)
+    return _admin_page(request, session, page=page) if session else _login_page(request)
+
+
+@router.post("/admin/login", response_class=HTMLResponse)
+def login(request: Request, password: Annotated[str, Form(max_length=1000)] = "") -> HTMLResponse:
+    response = RedirectResponse("/admin", status_code=303)
+    if sessions.enabled(request.app.state.settings) and sessions.sign_in(request, response, password):
+        return response
+    return _login_page(request, 401, "Mật khẩu hoặc khoá không đúng.")
+
+
+@router.post("/admin/logout")
+def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> RedirectResponse:
+    sessions.check_csrf(sessions.signed_in(request), csrf)
+    response = RedirectResponse("/admin", status_code=303)
+    sessions.sign_out(request, response)
+    return response
+
+
+@router.post(UPLOAD_PATH, response_class=HTMLResponse)
+async def upload(request: Request) -> HTMLResponse:
+    """Index every readable file in one change; say what was added and what was skipped, and why."""
+    session = sessions.signed_in(request)  # before the body is read: strangers cannot make us store files
+    try:
+        form = await request.form(max_files=uploads.MAX_FILES, max_fields=5)
+    except HTTPException as exc:  # not a form, or too many files
+        return _admin_page(request, session, [Notice("problem", f"Không đọc được các tệp gửi lên: {exc.detail}")], 400)
+    try:
+        sessions.check_csrf(session, form.get("csrf"))
+        files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and (f.filename or f.size)]
+        documents, skipped = await run_in_threadpool(uploads.read_uploads, files,
+                                                     request.app.state.settings.max_upload_mb)
+    finally:
+        await form.close()  # the spooled temporary files
+    notices = [Notice("problem", f"Đã bỏ qua {len(skipped)} tệp:", skipped)] if skipped else []
+    if not files:
+        notices.append(Notice("problem", "Hãy chọn ít nhất một tệp để tải lên."))
+    if not documents:
+        return _admin_page(request, session, notices, 422)
+    try:
+        report = await run_in_threadpool(apply_change, request, documents, [])
+    except HTTPException as exc:
+        return _admin_page(request, session, [Notice("problem", f"Chưa cập nhật được chỉ mục: {exc.detail}"),
+                                              *notices], exc.status_code)
+    names = [f"{d.title} ({d.source.removeprefix(uploads.SOURCE_PREFIX)})" for d in documents]
+    return _admin_page(request, session, [Notice("ok", _added(report, len(documents)), names), *notices])
+
+
+def _added(report: BuildReport, count: int) -> str:
+    counts = [f"{n} {what}" for n, what in ((report.added, "mới"), (report.updated, "thay bản cũ"),
+                                            (report.unchanged, "không đổi")) if n]
+    return f"Đã lập chỉ mục {count} tài liệu ({', '.join(counts)}); có thể tìm kiếm ngay:"
+
+
+@router.post(UPLOAD_PATH + "/{doc_id}/delete", response_class=HTMLResponse)
+async def delete(request: Request, doc_id: str, csrf: Annotated[str, Form(max_length=100)] = "") -> HTMLResponse:
+    """Remove one document; gone from answers when the page comes back."""
+    session = sessions.signed_in(request)
+    sessions.check_csrf(session, csrf)
+    engine = request.app.state.engine
+    doc = engine.store.document(doc_id) if engine else None
+    if doc is None:
+        return _admin_page(request, session, [Notice("problem", "Không tìm thấy tài liệu này: có thể đã được xoá.")],
+                           404)
+    try:
+        await run_in_threadpool(apply_change, request, [], [doc_id])
+    except HTTPException as exc:
+        return _admin_page(request, session, [Notice("problem", f"Chưa xoá được “{doc['title']}”: {exc.detail}")],
+                           exc.status_code)
+    return _admin_page(request, session, [Notice("ok", f"Đã xoá “{doc['title']}” khỏi chỉ mục.")])
