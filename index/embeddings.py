@@ -38,9 +38,16 @@ def resolve_model_name(name: str | None = None) -> str:
     return name or os.environ.get("HOIDAP_MODEL") or DEFAULT_MODEL
 
 
-def resolve_backend(backend: str | None = None) -> str:
-    """``--backend``, else ``$HOIDAP_BACKEND``, else the default; an unknown name is refused up front."""
-    chosen = backend or os.environ.get("HOIDAP_BACKEND") or DEFAULT_BACKEND
+def resolve_backend(backend: str | None = None, model: str = DEFAULT_MODEL) -> str:
+    """``--backend``, else ``$HOIDAP_BACKEND``, else the default; an unknown name is refused up front.
+
+    The ONNX files are exported from a local model folder, so when no backend was chosen a model given
+    by hub name runs on torch, as sentence-transformers loads it, rather than failing.
+    """
+    chosen = backend or os.environ.get("HOIDAP_BACKEND")
+    if chosen is None:
+        local = model == DEFAULT_MODEL or (Path(model) / "modules.json").exists()
+        return DEFAULT_BACKEND if local else "torch"
     if chosen not in BACKENDS:
         raise ModelLoadError(f"unknown backend {chosen!r}: choose one of {', '.join(BACKENDS)}")
     return chosen
@@ -160,7 +167,7 @@ class Embedder:
     def __init__(self, name: str | None = None, cache_dir: Path | None = None, backend: str | None = None) -> None:
         self.name = resolve_model_name(name)
         self.cache_dir = cache_dir
-        self.backend = resolve_backend(backend)
+        self.backend = resolve_backend(backend, self.name)
 
     @cached_property
     def model(self) -> "SentenceTransformer | OnnxEncoder":  # noqa: F821

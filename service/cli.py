@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from index.embeddings import BACKENDS
 from index.errors import HoidapError
 from index.results import SearchResponse
 
@@ -29,6 +30,17 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="HOIDAP_DATA_DIR", help="where the index lives")]
 Model = Annotated[str | None, typer.Option("--model", envvar="HOIDAP_MODEL",
                                            help="sentence-transformers model name or path (default: multilingual-e5-small, built offline)")]
+
+
+def _check_backend(value: str | None) -> str | None:
+    if value is not None and value not in BACKENDS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(BACKENDS)}")
+    return value
+
+
+Backend = Annotated[str | None, typer.Option("--backend", envvar="HOIDAP_BACKEND", callback=_check_backend,
+                                             help="how the model runs: onnx-int8 (default, fastest), onnx (fp32) or "
+                                                  "torch; any of them reads any index of the same model")]
 
 
 def _model_for(data_dir: Path, model: str | None) -> str:
@@ -49,6 +61,7 @@ def index_cmd(
     paths: Annotated[list[Path] | None, typer.Argument(help="files or folders (default: corpus/)")] = None,
     data_dir: DataDir = Path("data"),
     model: Model = None,
+    backend: Backend = None,
     passage_tokens: Annotated[int, typer.Option(min=32, max=512, help="preferred passage size in model tokens")] = 256,
     prune: Annotated[bool, typer.Option(help="remove indexed documents whose files are no longer given")] = False,
     vector_index: Annotated[str, typer.Option(help="auto (exact below 30,000 passages, else ivf-pq), flat, hnsw, "
@@ -72,7 +85,7 @@ def index_cmd(
     files = list(discover(paths))
     skipped: list[str] = []
     with tqdm(total=len(files), desc="indexing", unit="doc", disable=None, leave=False) as bar:
-        report = build_index(load_files(files, skipped), data_dir, Embedder(_model_for(data_dir, model)),
+        report = build_index(load_files(files, skipped), data_dir, Embedder(_model_for(data_dir, model), backend=backend),
                              passage_tokens, progress=lambda _doc: bar.update(), prune=prune,
                              vector_index=vector_index)
     for reason in skipped:
@@ -118,6 +131,7 @@ def ask(
     until: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="only documents modified before")] = None,
     data_dir: DataDir = Path("data"),
     model: Model = None,
+    backend: Backend = None,
 ) -> None:
     """Answer a question from the index: the best sentence first, then each passage with its answers marked."""
     from index.search import Engine, Filters, check_query
@@ -127,7 +141,7 @@ def ask(
     except HoidapError as exc:
         raise typer.BadParameter(str(exc), param_hint="QUESTION") from exc
     filters = Filters.of(source, formats or (), since, until)
-    response = Engine.open(data_dir, model).search(question, top_k, filters)
+    response = Engine.open(data_dir, model, backend=backend).search(question, top_k, filters)
     if as_json:
         sys.stdout.write(response.model_dump_json(indent=2) + "\n")
     else:
@@ -175,6 +189,7 @@ def eval_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
     data_dir: Annotated[Path | None, typer.Option(help="keep the evaluation index here (default: a temporary folder)")] = None,
     model: Model = None,
+    backend: Backend = None,
 ) -> None:
     """Index every paragraph as a document, ask every question, print R@1, R@5, MRR@10, Answer@1, Answer@3."""
     import dataclasses
@@ -193,7 +208,7 @@ def eval_cmd(
     documents, questions = load_squad(file)
     with tempfile.TemporaryDirectory(prefix="hoidap-eval-") as tmp:
         target = data_dir or Path(tmp)
-        embedder = Embedder(resolve_model_name(model))
+        embedder = Embedder(resolve_model_name(model), backend=backend)
         build_index(documents, target, embedder)
         engine = Engine(Store.open(target), embedder)
         rows = list(tqdm(evaluate(engine, questions, top_k), total=len(questions), desc="asking", unit="q",
@@ -202,10 +217,11 @@ def eval_cmd(
     if report:
         report.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     if as_json:
-        sys.stdout.write(json.dumps(dataclasses.asdict(metrics), indent=2) + "\n")
+        facts = {"model": embedder.name, "backend": embedder.backend, **dataclasses.asdict(metrics)}
+        sys.stdout.write(json.dumps(facts, indent=2) + "\n")
     else:
-        out.print(f"{metrics.questions} questions over {len(documents)} documents in {metrics.seconds:.1f} s",
-                  markup=False)
+        out.print(f"{metrics.questions} questions over {len(documents)} documents in {metrics.seconds:.1f} s "
+                  f"({embedder.name}, {embedder.backend} backend)", markup=False)
         for name in ("r_at_1", "r_at_5", "mrr_at_10", "answer_at_1", "answer_at_3"):
             out.print(f"{name:>12}: {getattr(metrics, name):.3f}", markup=False)
 
@@ -216,6 +232,7 @@ def serve(
     port: Annotated[int, typer.Option(envvar="HOIDAP_PORT", min=1, max=65535)] = 8000,
     data_dir: DataDir = Path("data"),
     model: Model = None,
+    backend: Backend = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes (each loads the model once)")] = 1,
 ) -> None:
     """Serve the search page and the JSON API; the model is loaded once, new builds are picked up while serving."""
@@ -230,6 +247,8 @@ def serve(
     os.environ["HOIDAP_DATA_DIR"] = str(data_dir)
     if model:
         os.environ["HOIDAP_MODEL"] = model
+    if backend:
+        os.environ["HOIDAP_BACKEND"] = backend
     # Our own access log (hoidap.access) replaces uvicorn's, which would log every question in the URL.
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"]["hoidap"] = {"handlers": ["default"], "level": "INFO", "propagate": False}

@@ -9,7 +9,7 @@ import pytest
 
 from index.build import build_index, load_files
 from index.convert_e5 import ensure_default_model
-from index.embeddings import Embedder, OnnxEncoder
+from index.embeddings import DEFAULT_BACKEND, Embedder, OnnxEncoder
 from index.errors import ModelLoadError
 from index.onnx_export import FILES, ONNX_DIR, write_atomically
 from index.search import Engine
@@ -99,6 +99,15 @@ def test_unknown_backend_is_refused(monkeypatch):
         Embedder()
     monkeypatch.setenv("HOIDAP_BACKEND", "onnx")
     assert Embedder().backend == "onnx"
+
+
+def test_a_model_named_for_the_hub_runs_on_torch_unless_told(monkeypatch):
+    """ONNX files are exported from a local folder; a hub name still works with no backend chosen."""
+    monkeypatch.delenv("HOIDAP_BACKEND", raising=False)
+    assert Embedder().backend == DEFAULT_BACKEND
+    assert Embedder("intfloat/multilingual-e5-base").backend == "torch"
+    assert Embedder("intfloat/multilingual-e5-base", backend="onnx").backend == "onnx"
+    assert Embedder(str(ensure_default_model())).backend == DEFAULT_BACKEND, "a local folder is exported"
 
 
 def test_int8_search_answers_the_acceptance_question(tmp_path):

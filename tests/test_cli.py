@@ -79,6 +79,19 @@ def test_ask_in_the_terminal_shows_best_answer_first(corpus_data_dir):
     assert "hai-phong-doi-ngoai-2016" in proc.stdout
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_backend_is_chosen_on_the_command_line(corpus_data_dir, backend):
+    """An index built with the default backend answers through any other one."""
+    proc = run("ask", "--json", QUESTION_19, "--backend", backend, "--data-dir", str(corpus_data_dir))
+    assert proc.returncode == 0, proc.stderr
+    assert "19 địa phương" in json.loads(proc.stdout)["answers"][0]["text"]
+
+
+def test_unknown_backend_is_a_usage_error(corpus_data_dir):
+    assert_one_line_error(run("ask", QUESTION_19, "--backend", "tensorrt", "--data-dir", str(corpus_data_dir)),
+                          2, "tensorrt")
+
+
 def test_info(corpus_data_dir):
     proc = run("info", "--json", "--data-dir", str(corpus_data_dir))
     facts = json.loads(proc.stdout)

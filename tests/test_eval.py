@@ -50,11 +50,11 @@ def test_eval_on_a_hand_made_file(tmp_path):
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     report = tmp_path / "report.jsonl"
-    proc = subprocess.run([HOIDAP, "eval", str(path), "--json", "--report", str(report)],
+    proc = subprocess.run([HOIDAP, "eval", str(path), "--json", "--report", str(report), "--backend", "onnx"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(proc.stdout)
-    assert metrics["questions"] == 3
+    assert (metrics["questions"], metrics["model"], metrics["backend"]) == (3, "multilingual-e5-small", "onnx")
     assert metrics["r_at_1"] == metrics["answer_at_1"] == 1.0
     rows = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in rows] == ["q1", "q2", "q3"] and all(r["answer_rank"] == 1 for r in rows)
