@@ -14,7 +14,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from .text import fold, tokens
+from .text import fold_normalized, tokens
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
 
@@ -25,7 +25,7 @@ K1, B = 1.2, 0.75
 def lexical_terms(text: str) -> list[str]:
     """The terms of ``text``: syllables, adjacent-syllable bigrams, and both again accent-folded."""
     syllables = tokens(text)
-    folded = [fold(s) for s in syllables]
+    folded = [fold_normalized(s) for s in syllables]  # tokens are normalized already
     terms = syllables + [f"{a}_{b}" for a, b in zip(syllables, syllables[1:])]
     terms += [FOLDED + f for f in folded] + [f"{FOLDED}{a}_{b}" for a, b in zip(folded, folded[1:])]
     return terms

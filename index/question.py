@@ -1,8 +1,10 @@
-"""What kind of answer a Vietnamese question asks for, and whether a sentence offers a new one.
+"""What a Vietnamese question asks for, and how well a sentence offers it: cues for ranking answers.
 
 "bao nhiêu" wants a number, "khi nào" a time, "ai" a person, "ở đâu" a place. The answer is
 something the question does not already say: a sentence that repeats the question's numbers and
-names but adds none of its own is less likely to answer it. A small, general prior for ranking.
+names but adds none of its own is less likely to answer it. And an answer sentence restates what
+the question is about: its content words appear in the sentence, or in the sentence just before it
+when this one only says "he" or "the company". Small, general priors, not a reader.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from dataclasses import dataclass
 from collections.abc import Callable
 
-from .text import fold, normalize
+from .text import fold, fold_normalized, folded_syllables, normalize
 
 _NUMBER = re.compile(r"\d+(?:[.,/]\d+)*|\b(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|"
                      r"vạn|triệu|tỷ|tỉ|nửa|chục)\b", re.IGNORECASE)
@@ -49,32 +51,51 @@ _KINDS: list[tuple[str, re.Pattern, Callable[[str], list[str]]]] = [
 ]
 
 
+# Question words and the commonest function words (folded): they say how a question is asked, not
+# what it is about, so they do not count towards coverage.
+_FUNCTION_WORDS = frozenset(fold(w) for w in (
+    "ai gì nào đâu bao nhiêu khi mấy là của và các những được có trong với cho một đã thì này đó như thế sao "
+    "tại vì").split())
 _UNIT = re.compile(r"\b(?:bao nhiêu|mấy)\s+([^\W\d_]+)", re.IGNORECASE)
 _NOT_UNITS = frozenset({"la", "thi", "va", "con", "nam", "lan"})  # "bao nhiêu là", "mấy năm" says no unit
 
 
 @dataclass(frozen=True)
 class Expected:
-    """What a question expects of its answer: a kind, and for "bao nhiêu X" the unit X."""
+    """What a question expects of its answer: a kind, for "bao nhiêu X" the unit X, and its content words."""
 
     kind: str | None
     unit: str | None
-    asked: str  # the folded question, to tell new values from ones it already names
+    asked: frozenset[str]  # the question's folded syllables, to tell new values from ones it already names
+    terms: frozenset[str]  # the folded syllables the question is about (no question or function words)
 
     @classmethod
     def of(cls, question: str) -> "Expected":
         text = normalize(question).lower()
         kind = next((kind for kind, asks, _ in _KINDS if asks.search(text)), None)
         unit = m.group(1) if (m := _UNIT.search(text)) and fold(m.group(1)) not in _NOT_UNITS else None
-        return cls(kind, unit and fold(unit), fold(question))
+        asked = folded_terms(text)
+        return cls(kind, unit and fold(unit), asked, asked - _FUNCTION_WORDS)
 
-    def evidence(self, sentence: str) -> float:
-        """0: nothing of the asked kind; 1: a value the question does not name; 2: a number with the asked unit."""
+    def evidence(self, matched: str) -> float:
+        """0: nothing of the asked kind; 1: a value the question does not name; 2: a number with the asked unit.
+
+        ``matched`` is a sentence in :func:`index.text.normalize`'s form, as the index stores it.
+        """
         if self.kind is None:
             return 0.0
-        text = normalize(sentence)
-        if self.unit and re.search(rf"\d[\d.,]*\s+(?:\w+\s+)?{re.escape(self.unit)}\b", fold(text)):
+        if self.unit and re.search(rf"\d[\d.,]*\s+(?:\w+\s+)?{re.escape(self.unit)}\b", fold_normalized(matched)):
             return 2.0
         extract = next(f for k, _, f in _KINDS if k == self.kind)
-        new = any(not re.search(rf"(?<!\w){re.escape(fold(x))}(?!\w)", self.asked) for x in extract(text))
-        return float(new)
+        return float(any(not folded_terms(x) <= self.asked for x in extract(matched)))
+
+    def coverage(self, here: frozenset[str], before: frozenset[str] = frozenset()) -> float:
+        """Share of the question's content words in a sentence or the one before it (their :func:`folded_terms`)."""
+        if not self.terms:
+            return 0.0
+        return len(self.terms & (here | before)) / len(self.terms)
+
+
+def folded_terms(matched: str) -> frozenset[str]:
+    """The accent-folded syllables and numbers of normalized text, as a set."""
+    return frozenset(folded_syllables(matched).split())

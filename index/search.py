@@ -12,9 +12,10 @@ import json
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,8 +47,9 @@ class Weights:
     passage_sentence: float = 0.5  # the passage's best sentence
     sentence_dense: float = 1.0
     sentence_lexical: float = 0.75
-    sentence_passage: float = 0.75  # the fused score of the sentence's passage
-    sentence_kind: float = 0.5  # evidence the sentence holds the asked kind of answer (question.Expected)
+    sentence_passage: float = 1.0  # the fused score of the sentence's passage
+    sentence_kind: float = 0.5  # evidence the sentence holds the asked kind of answer (Expected.evidence)
+    sentence_coverage: float = 1.0  # the question's content words in it or the sentence before (Expected.coverage)
 
 
 @dataclass(frozen=True)
@@ -71,18 +73,24 @@ class Filters:
 
 @dataclass
 class Candidates:
-    """Everything known about one question's candidate passages and their sentences (aligned arrays)."""
+    """Everything known about one question's candidate passages and their sentences (aligned arrays).
+
+    Sentences are held by id; the text of those that can become answers is fetched when ranking,
+    and kept here with its answer cues, so ranking the same candidates again costs nothing.
+    """
 
     query: str
     passage_ids: np.ndarray
     passage_dense: np.ndarray
     passage_lexical: np.ndarray
-    sentences: list  # rows: id, passage_id, start, end, text
+    sentence_ids: np.ndarray
     sentence_passage: np.ndarray  # index into passage_ids
     sentence_dense: np.ndarray
     sentence_lexical: np.ndarray
-    sentence_kind: np.ndarray
+    expected: Expected
     started: float
+    rows: dict[int, Any] = field(default_factory=dict, repr=False)  # position -> sentence row
+    cues: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)  # position -> (kind, coverage)
 
 
 def check_query(query: str) -> str:
@@ -119,12 +127,15 @@ class Engine:
         self.weights = weights or Weights()
 
     @classmethod
-    def open(cls, data_dir: Path, model: str | None = None, cache_dir: Path | None = None) -> "Engine":
-        """Open the index in ``data_dir``; the model defaults to the one the index was built with."""
+    def open(cls, data_dir: Path, model: str | None = None, cache_dir: Path | None = None,
+             backend: str | None = None) -> "Engine":
+        """Open the index in ``data_dir``; the model defaults to the one the index was built with.
+
+        Any backend (:data:`index.embeddings.BACKENDS`) may query any index of the same model."""
         store = Store.open(data_dir)
         chosen = model or os.environ.get("HOIDAP_MODEL") or store.info.model
         _check_model(store, chosen)  # before paying for loading the wrong model
-        return cls(store, Embedder(chosen, cache_dir))
+        return cls(store, Embedder(chosen, cache_dir, backend))
 
     def search(self, query: str, top_k: int = 5, filters: Filters | None = None) -> SearchResponse:
         """Answer ``query`` with up to ``top_k`` passages and the best answer sentences among them."""
@@ -157,20 +168,17 @@ class Engine:
             dense_top = np.zeros(0, dtype=np.int64)
         lexical_top = np.argpartition(-lexical_all, n - 1)[:n] if 0 < n < lexical_all.size else np.arange(lexical_all.size)
         pool = np.union1d(dense_top[dense_top >= 0], lexical_top[lexical_all[lexical_top] > 0]).astype(np.int64)
-        sentences = store.sentences_of(pool.tolist())
-        position = {int(pid): i for i, pid in enumerate(pool)}
-        sentence_ids = [s["id"] for s in sentences]
-        expected = Expected.of(text)
+        sentence_ids = store.sentence_ids_of(pool)
         return Candidates(
             query=query,
             passage_ids=pool,
             passage_dense=store.passage_vectors_of(pool) @ q,
             passage_lexical=lexical_all[pool].astype(np.float32),
-            sentences=sentences,
-            sentence_passage=np.array([position[s["passage_id"]] for s in sentences], dtype=np.int64),
-            sentence_dense=store.sentence_vectors_of(sentence_ids) @ q if sentences else np.zeros(0, np.float32),
+            sentence_ids=sentence_ids,
+            sentence_passage=np.searchsorted(pool, store.sentence_passages[sentence_ids]),
+            sentence_dense=store.sentence_vectors_of(sentence_ids) @ q,
             sentence_lexical=store.sentence_terms.scores(terms)[sentence_ids].astype(np.float32),
-            sentence_kind=np.array([expected.evidence(s["text"]) for s in sentences], dtype=np.float32),
+            expected=Expected.of(text),
             started=started,
         )
 
@@ -182,9 +190,28 @@ class Engine:
         np.maximum.at(best_sentence, c.sentence_passage, own)
         passage = (w.passage_dense * _minmax(c.passage_dense) + w.passage_lexical * _share_of_max(c.passage_lexical)
                    + w.passage_sentence * best_sentence)
-        sentence = own + w.sentence_passage * _minmax(passage)[c.sentence_passage] + w.sentence_kind * c.sentence_kind
         order = np.argsort(-passage, kind="stable")[:top_k]
+        sentence = own + w.sentence_passage * _minmax(passage)[c.sentence_passage]
+        shown = np.flatnonzero(np.isin(c.sentence_passage, order))  # only their sentences become answers
+        sentence[shown] += self._answer_cues(c, shown) @ np.array([w.sentence_kind, w.sentence_coverage], np.float32)
         return self._response(c, order, passage, sentence, top_k)
+
+    def _answer_cues(self, c: Candidates, shown: np.ndarray) -> np.ndarray:
+        """Kind evidence and coverage (:class:`Expected`) of the sentences at positions ``shown``, as (n, 2).
+
+        Text work, so done only for sentences that can become answers; a passage's sentences are
+        consecutive positions, so the one before a sentence in its passage is the previous position.
+        """
+        missing = [j for j in shown.tolist() if j not in c.rows]
+        if missing:
+            fetched = self.store.sentences([int(c.sentence_ids[j]) for j in missing])
+            c.rows.update({j: fetched[int(c.sentence_ids[j])] for j in missing})
+        terms = {j: frozenset(c.rows[j]["folded"].split()) for j in shown.tolist() if j not in c.cues}
+        for j in terms:
+            same_passage = j and c.sentence_passage[j - 1] == c.sentence_passage[j]
+            before = terms[j - 1] if same_passage else frozenset()  # a shown passage's sentences are all shown
+            c.cues[j] = (c.expected.evidence(c.rows[j]["matched"]), c.expected.coverage(terms[j], before))
+        return np.array([c.cues[j] for j in shown.tolist()], dtype=np.float32).reshape(-1, 2)
 
     def _response(self, c: Candidates, order: np.ndarray, passage: np.ndarray, sentence: np.ndarray,
                   top_k: int) -> SearchResponse:
@@ -194,7 +221,7 @@ class Engine:
         in_shown = [j for j in np.argsort(-sentence, kind="stable") if c.sentence_passage[j] in shown]
         answers = []
         for j in in_shown[:top_k]:
-            s, p = c.sentences[j], rows[c.sentences[j]["passage_id"]]
+            s, p = c.rows[j], rows[c.rows[j]["passage_id"]]
             answers.append(Answer(text=s["text"], score=float(sentence[j]), document_id=p["document_id"],
                                   title=p["title"], source=p["source"], passage_id=s["passage_id"],
                                   sentence_id=s["id"], start=s["start"], end=s["end"], **_where(p, s["start"])))
@@ -206,7 +233,7 @@ class Engine:
         for i in order:
             p = rows[int(c.passage_ids[i])]
             highlights = [
-                Highlight(start=c.sentences[j]["start"] - p["start"], end=c.sentences[j]["end"] - p["start"],
+                Highlight(start=c.rows[j]["start"] - p["start"], end=c.rows[j]["end"] - p["start"],
                           score=float(sentence[j]), best=bool(answers) and j == in_shown[0])
                 for j in sorted(j for j in marked | {best_of[int(i)]} if c.sentence_passage[j] == i)
             ] if int(i) in best_of else []

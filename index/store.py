@@ -7,6 +7,8 @@ Layout of a data directory::
     builds/<name>/passages.faiss    the passage vector index (exact or approximate by size: index.vectors)
     builds/<name>/passages.npy      passage vectors, row = passage id (memory-mapped; exact re-scoring)
     builds/<name>/sentences.npy     sentence vectors, row = sentence id (only ever re-scored, never searched)
+    builds/<name>/sentence_passages.npy   the passage id of each sentence id (ascending: a passage's
+                                    sentences are one run), so a search finds them without SQL
     builds/<name>/passages.bm25/    BM25 over passages, row = passage id (and sentences.bm25/)
     .lock                           held by the one build that may run at a time
 
@@ -37,14 +39,15 @@ from .errors import CorruptIndexError, IndexBusyError, NoIndexError
 from .lexical import LexicalIndex
 from .passages import Passage
 from .sentences import Span
-from .text import normalize
+from .text import folded_syllables, normalize
 from .vectors import build_vector_index, choose_kind, open_index, save
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "index.sqlite3"
 PASSAGE_INDEX = "passages.faiss"
 PASSAGE_VECTORS = "passages.npy"
 SENTENCE_VECTORS = "sentences.npy"
+SENTENCE_PASSAGES = "sentence_passages.npy"
 PASSAGE_TERMS = "passages.bm25"
 SENTENCE_TERMS = "sentences.bm25"
 
@@ -60,7 +63,7 @@ CREATE TABLE passages (
 CREATE TABLE sentences (
     id INTEGER PRIMARY KEY, passage_id INTEGER NOT NULL REFERENCES passages(id),
     document_id TEXT NOT NULL REFERENCES documents(id), start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    text TEXT NOT NULL);
+    text TEXT NOT NULL, matched TEXT NOT NULL, folded TEXT NOT NULL);
 CREATE INDEX passages_by_document ON passages(document_id, ordinal);
 CREATE INDEX sentences_by_passage ON sentences(passage_id);
 """
@@ -121,6 +124,7 @@ class IndexWriter:
         self.counts = {"documents": 0, "passages": 0, "sentences": 0}
         self.passage_texts: list[str] = []  # normalized, for the lexical indexes built at commit
         self.sentence_texts: list[str] = []
+        self.sentence_passages: list[int] = []
 
     def add(self, doc: Document, passages: list[Passage], passage_vectors: np.ndarray,
             sentence_vectors: np.ndarray) -> None:
@@ -135,9 +139,12 @@ class IndexWriter:
                             (pid + ordinal, doc.id, ordinal, p.start, p.end, doc.text[p.start:p.end]))
             self.passage_texts.append(normalize(doc.text[p.start:p.end]))
             for s in p.sentences:
-                self.db.execute("INSERT INTO sentences VALUES (?,?,?,?,?,?)",
-                                (sid, pid + ordinal, doc.id, s.start, s.end, doc.text[s.start:s.end]))
-                self.sentence_texts.append(normalize(doc.text[s.start:s.end]))
+                matched = normalize(doc.text[s.start:s.end])
+                self.db.execute("INSERT INTO sentences VALUES (?,?,?,?,?,?,?,?)",
+                                (sid, pid + ordinal, doc.id, s.start, s.end, doc.text[s.start:s.end], matched,
+                                 folded_syllables(matched)))
+                self.sentence_texts.append(matched)
+                self.sentence_passages.append(pid + ordinal)
                 sid += 1
         self.passage_vectors.append(np.asarray(passage_vectors, dtype=np.float32))
         self.sentence_vectors.append(np.asarray(sentence_vectors, dtype=np.float32))
@@ -153,6 +160,7 @@ class IndexWriter:
         save(index, self.tmp / PASSAGE_INDEX)
         np.save(self.tmp / PASSAGE_VECTORS, passages)
         np.save(self.tmp / SENTENCE_VECTORS, np.concatenate(self.sentence_vectors))
+        np.save(self.tmp / SENTENCE_PASSAGES, np.array(self.sentence_passages, dtype=np.int64))
         self.db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in self.meta.items()])
         self.db.commit()
         self.db.close()
@@ -193,6 +201,7 @@ class Store:
             self.passage_index = open_index(path / PASSAGE_INDEX)
             self.passage_vectors = np.load(path / PASSAGE_VECTORS, mmap_mode="r")
             self.sentence_vectors = np.load(path / SENTENCE_VECTORS, mmap_mode="r")
+            self.sentence_passages = np.load(path / SENTENCE_PASSAGES, mmap_mode="r")
             self.passage_terms = LexicalIndex.load(path / PASSAGE_TERMS)
             self.sentence_terms = LexicalIndex.load(path / SENTENCE_TERMS)
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
@@ -203,7 +212,8 @@ class Store:
             raise CorruptIndexError(f"the index in {path.parent.parent} is damaged ({str(exc).splitlines()[0]}): "
                                     "rebuild it with `hoidap index`") from exc
         if (self.passage_index.ntotal, len(self.passage_vectors), self.passage_terms.size, len(self.sentence_vectors),
-                self.sentence_terms.size) != (meta["passages"],) * 3 + (meta["sentences"],) * 2:
+                self.sentence_terms.size, len(self.sentence_passages)) \
+                != (meta["passages"],) * 3 + (meta["sentences"],) * 3:
             raise CorruptIndexError(f"the index in {path.parent.parent} is damaged (row counts do not match "
                                     "the database): rebuild it with `hoidap index`")
 
@@ -256,8 +266,22 @@ class Store:
 
     def sentences_of(self, passage_ids: list[int]) -> list[sqlite3.Row]:
         marks = ",".join("?" * len(passage_ids))
-        return self.query(f'SELECT id, passage_id, start, "end", text FROM sentences '
+        return self.query(f'SELECT id, passage_id, start, "end", text, matched FROM sentences '
                           f"WHERE passage_id IN ({marks}) ORDER BY id", passage_ids)
+
+    def sentence_ids_of(self, passage_ids: np.ndarray) -> np.ndarray:
+        """Ids of the sentences of ``passage_ids`` (ascending), in passage then text order, without SQL."""
+        ids = np.asarray(passage_ids, dtype=np.int64)
+        starts = np.searchsorted(self.sentence_passages, ids, "left")
+        ends = np.searchsorted(self.sentence_passages, ids, "right")
+        return np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)] or [np.zeros(0)]).astype(np.int64)
+
+    def sentences(self, ids: list[int]) -> dict[int, sqlite3.Row]:
+        """Sentences by id: offsets, text as written, and the forms matching uses (normalized; folded syllables)."""
+        marks = ",".join("?" * len(ids))
+        rows = self.query(f'SELECT id, passage_id, start, "end", text, matched, folded FROM sentences '
+                          f"WHERE id IN ({marks})", ids)
+        return {r["id"]: r for r in rows}
 
     def passage_vectors_of(self, ids: np.ndarray | list[int]) -> np.ndarray:
         return np.asarray(self.passage_vectors[np.asarray(ids, dtype=np.int64)])

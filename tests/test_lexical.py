@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from index.lexical import LexicalIndex, lexical_terms
-from index.question import Expected
+from index.question import Expected, folded_terms
 from tests.conftest import QUESTION_19
 
 ACCENTLESS_19 = "hai phong thiet lap quan he huu nghi hop tac voi bao nhieu dia phuong"
@@ -39,7 +39,7 @@ def test_hybrid_fuses_both_retrievers(engine):
     c = engine.candidates(QUESTION_19)
     assert len(c.passage_ids) == len(c.passage_dense) == len(c.passage_lexical)
     assert c.passage_lexical.max() > 0 and np.all(c.passage_dense > 0)
-    assert len(c.sentences) == len(c.sentence_dense) == len(c.sentence_lexical) == len(c.sentence_kind)
+    assert len(c.sentence_ids) == len(c.sentence_dense) == len(c.sentence_lexical) == len(c.sentence_passage)
 
 
 @pytest.mark.parametrize("question,kind", [
@@ -63,3 +63,15 @@ def test_evidence_wants_something_new_of_the_kind():
     assert who.evidence("Năm đó, Peyton Manning là thủ quân lớn tuổi nhất.") == 1
     assert who.evidence("Anh ấy là thủ quân lớn tuổi nhất chơi trong trận Super Bowl.") == 0, "names only what was asked"
     assert Expected.of("Công tác đối ngoại có vai trò gì?").evidence("Năm 2015 có 19 địa phương.") == 0
+
+
+def test_coverage_counts_the_questions_content_words_here_or_just_before():
+    who = Expected.of("Ai là thủ quân lớn tuổi nhất chơi trong trận Super Bowl?")
+    assert "ai" not in who.terms and "la" not in who.terms, "question and function words do not count"
+    restated = folded_terms("Anh ấy là thủ quân lớn tuổi nhất chơi trong trận Super Bowl.")
+    assert who.coverage(restated) == 1.0
+    named = folded_terms("Kỷ lục trước đó do John Elway nắm giữ.")
+    assert who.coverage(named) == 0.0
+    assert who.coverage(named, before=restated) == 1.0, "the sentence before says what this one is about"
+    assert Expected.of("ai la thu quan lon tuoi nhat").coverage(restated) == 1.0, "typed without accents"
+    assert Expected.of("Ai là ai?").coverage(restated) == 0.0, "nothing to cover"
