@@ -1,13 +1,14 @@
 """Where a question's time goes: the encoder alone, the search entry point, and the HTTP API.
 
-    .venv/bin/python bench/latency.py [--backend onnx-int8] [--runs 5] [--requests 20]
+    .venv/bin/python bench/latency.py [--backend onnx-int8] [--runs 5] [--requests 20] [--workers 1]
 
 For 30 fixed Vietnamese questions (about corpus/ and general ones), after a warm-up:
 (a) the model encoding one question with the chosen backend: the floor every path pays;
-(b) ``Engine.search`` on an index of corpus/ built in a temporary folder;
-(c) POST /api/v1/search on a real ``hoidap serve`` (uvicorn, one worker) over that index, with one
-    client and with 8 concurrent clients (threads with an httpx client each, a fixed number of
-    requests each): p50, p95, requests/s and errors.
+(b) ``Engine.search`` on an index of corpus/ and the XQuAD-vi paragraphs (from ../shared, when it is
+    there), built in a temporary folder;
+(c) POST /api/v1/search on a real ``hoidap serve`` (uvicorn, one worker unless ``--workers``) over
+    that index, with one client and with 8 concurrent clients (threads with a keep-alive connection
+    each, a fixed number of requests each): p50, p95, requests/s and errors.
 Every p50/p95 is also shown as a ratio to (a)'s p50. Timings on a shared 2-core machine are noisy:
 compare rows of one run, not runs.
 """
@@ -15,6 +16,8 @@ compare rows of one run, not runs.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import socket
 import subprocess
@@ -32,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from index.build import build_index, load_files  # noqa: E402
 from index.embeddings import BACKENDS, Embedder, resolve_backend  # noqa: E402
+from index.evaluate import load_squad  # noqa: E402
 from index.search import Engine  # noqa: E402
 from index.store import Store  # noqa: E402
 
@@ -68,6 +72,7 @@ QUESTIONS = [
     "Cảng biển lớn nhất miền Bắc Việt Nam ở đâu?",
 ]
 CLIENTS = 8
+XQUAD = ROOT.parent / "shared" / "eval" / "xquad-vi" / "xquad.vi.json"
 
 
 def timed(call: Callable[[str], object], runs: int) -> np.ndarray:
@@ -89,13 +94,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, backend: str, port: int) -> subprocess.Popen:
+def start_server(data_dir: Path, backend: str, port: int, workers: int = 1) -> subprocess.Popen:
     """``hoidap serve`` with no API keys and no rate limit, ready once /health answers and a search is warm."""
     import httpx
 
     env = {k: v for k, v in os.environ.items() if k not in ("HOIDAP_API_KEYS", "HOIDAP_API_KEYS_FILE")}
     env |= {"HOIDAP_BACKEND": backend, "HOIDAP_RATE_LIMIT": "off"}
-    server = subprocess.Popen([str(ROOT / ".venv/bin/hoidap"), "serve", "--port", str(port), "--data-dir", str(data_dir)],
+    server = subprocess.Popen([str(ROOT / ".venv/bin/hoidap"), "serve", "--port", str(port), "--data-dir", str(data_dir),
+                               "--workers", str(workers)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -111,30 +117,43 @@ def start_server(data_dir: Path, backend: str, port: int) -> subprocess.Popen:
     raise SystemExit("the server did not answer /api/v1/health within 120 s")
 
 
-def http_load(url: str, clients: int, requests_each: int) -> tuple[np.ndarray, float, int]:
-    """Latencies, requests/s and errors of ``clients`` threads each sending ``requests_each`` searches."""
-    import httpx
+def http_load(port: int, clients: int, requests_each: int) -> tuple[np.ndarray, float, int]:
+    """Latencies, requests/s and errors of ``clients`` threads each sending ``requests_each`` searches.
 
+    Each client keeps one connection open with the standard library's ``http.client``: the lightest
+    client there is, so the time measured is the server's and the network stack's, not a client
+    library's (httpx costs about 1.5 ms more a request here).
+    """
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
     start = threading.Barrier(clients + 1)
 
+    def post(conn: http.client.HTTPConnection, question: str) -> bool:
+        conn.request("POST", "/api/v1/search", json.dumps({"query": question, "top_k": 5}).encode(),
+                     {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        return response.status == 200
+
     def client(offset: int) -> None:
         nonlocal errors
-        with httpx.Client(timeout=60) as http:
-            http.post(url, json={"query": QUESTIONS[offset % len(QUESTIONS)], "top_k": 5})  # connect, untimed
-            start.wait()
-            for i in range(requests_each):
-                started = time.perf_counter()
-                try:
-                    ok = http.post(url, json={"query": QUESTIONS[(offset + i) % len(QUESTIONS)], "top_k": 5}).is_success
-                except httpx.HTTPError:
-                    ok = False
-                elapsed = time.perf_counter() - started
-                with lock:
-                    latencies.append(elapsed)
-                    errors += not ok
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        post(conn, QUESTIONS[offset % len(QUESTIONS)])  # connect, untimed
+        start.wait()
+        for i in range(requests_each):
+            started = time.perf_counter()
+            try:
+                ok = post(conn, QUESTIONS[(offset + i) % len(QUESTIONS)])
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                errors += not ok
+        conn.close()
 
     threads = [threading.Thread(target=client, args=(c * 7,)) for c in range(clients)]
     for t in threads:
@@ -152,6 +171,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=BACKENDS, default=None, help="default: $HOIDAP_BACKEND, else Embedder's")
     parser.add_argument("--runs", type=int, default=5, help="timed passes over the 30 questions for (a) and (b)")
     parser.add_argument("--requests", type=int, default=20, help="requests each HTTP client sends")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of the server")
     args = parser.parse_args()
     backend = resolve_backend(args.backend)
     embedder = Embedder(backend=backend)
@@ -161,17 +181,19 @@ def main() -> None:
     rows.append(("(a) encode one question", encode, len(encode) / encode.sum(), None))
     with tempfile.TemporaryDirectory(prefix="hoidap-latency-") as tmp:
         data_dir = Path(tmp)
-        build_index(load_files([ROOT / "corpus"], []), data_dir, embedder)
+        documents = list(load_files([ROOT / "corpus"], []))
+        if XQUAD.exists():
+            documents += load_squad(XQUAD)[0]
+        build_index(documents, data_dir, embedder)
         engine = Engine(Store.open(data_dir), embedder)
         search = timed(lambda q: engine.search(q, 5), args.runs)
         rows.append(("(b) Engine.search", search, len(search) / search.sum(), None))
         port = free_port()
-        server = start_server(data_dir, backend, port)
+        server = start_server(data_dir, backend, port, args.workers)
         try:
-            url = f"http://127.0.0.1:{port}/api/v1/search"
-            http_load(url, 1, len(QUESTIONS))  # warm-up: the server loads its model on first search
+            http_load(port, 1, len(QUESTIONS))  # warm-up: the server loads its model on first search
             for clients in (1, CLIENTS):
-                latencies, rate, errors = http_load(url, clients, args.requests if clients > 1 else 3 * args.requests)
+                latencies, rate, errors = http_load(port, clients, args.requests if clients > 1 else 3 * args.requests)
                 rows.append((f"(c) HTTP POST /search, {clients} client{'s' * (clients > 1)}", latencies, rate, errors))
         finally:
             server.terminate()
@@ -179,7 +201,8 @@ def main() -> None:
 
     floor = float(np.median(encode))
     threads = "torch's own" if backend == "torch" else os.environ.get("HOIDAP_THREADS", "1 (default)")
-    print(f"backend {backend}, {len(QUESTIONS)} questions, {os.cpu_count()} cores, threads a call: {threads}")
+    print(f"backend {backend}, {len(QUESTIONS)} questions, {os.cpu_count()} cores, threads a call: {threads}; "
+          f"index: {engine.store.info.documents} documents, {engine.store.info.passages} passages")
     print(f"{'path':<34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p50/(a)':>8} {'p95/(a)':>8} {'req/s':>7} {'errors':>6}")
     for name, times, rate, errors in rows:
         p50, p95 = np.percentile(times, 50), np.percentile(times, 95)

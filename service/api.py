@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -112,10 +112,10 @@ def engine_of(request: Request) -> Engine:
 
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS)
-async def search(request: Request, body: SearchRequest) -> SearchResponse:
+async def search(request: Request, body: SearchRequest) -> Response:
     """Answer a question: ranked answer sentences (best first) and the passages they come from."""
     request.state.query = body.query  # for the access log, if HOIDAP_LOG_QUERIES allows
-    return await run_in_threadpool(engine_of(request).search, body.query, body.top_k, body.filters())
+    return as_json(await run_in_threadpool(engine_of(request).search, body.query, body.top_k, body.filters()))
 
 
 @router.get("/search", response_model=SearchResponse, responses=ERRORS)
@@ -128,11 +128,17 @@ async def search_get(
     format: Annotated[list[str] | None, Query(max_length=10, description="only these formats")] = None,
     since: Annotated[datetime | None, Query(description="only documents modified at or after")] = None,
     until: Annotated[datetime | None, Query(description="only documents modified at or before")] = None,
-) -> SearchResponse:
+) -> Response:
     """The same as ``POST /search``, for simple clients."""
     request.state.query = q
     filters = Filters.of(source, format or (), since, until)
-    return await run_in_threadpool(engine_of(request).search, q, top_k, filters)
+    return as_json(await run_in_threadpool(engine_of(request).search, q, top_k, filters))
+
+
+def as_json(response: SearchResponse) -> Response:
+    """The response serialized by pydantic-core at once; returned as a model, FastAPI would first validate
+    it again against ``response_model`` (which stays, for the schema), about a millisecond per search."""
+    return Response(response.model_dump_json(), media_type="application/json")
 
 
 @router.get("/documents", response_model=DocumentList, responses=ERRORS)
