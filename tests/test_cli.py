@@ -79,6 +79,13 @@ def test_ask_in_the_terminal_shows_best_answer_first(corpus_data_dir):
     assert "hai-phong-doi-ngoai-2016" in proc.stdout
 
 
+def test_a_question_typed_without_accents_is_answered(corpus_data_dir):
+    proc = run("ask", "--json", "hai phong thiet lap quan he huu nghi hop tac voi bao nhieu dia phuong",
+               "--data-dir", str(corpus_data_dir))
+    assert proc.returncode == 0, proc.stderr
+    assert "19 địa phương" in json.loads(proc.stdout)["answers"][0]["text"]
+
+
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_backend_is_chosen_on_the_command_line(corpus_data_dir, backend):
     """An index built with the default backend answers through any other one."""

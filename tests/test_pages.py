@@ -188,3 +188,12 @@ def test_pages_without_an_index_say_what_to_do(tmp_path: Path):
         r = client.get("/documents/abc")
         assert r.status_code == 503 and r.headers["content-type"].startswith("text/html")
         assert "hoidap index" in r.text
+
+
+def test_a_question_typed_without_accents_is_answered_through_the_api(client: TestClient):
+    question = "hai phong thiet lap quan he huu nghi hop tac voi bao nhieu dia phuong"
+    by_post = client.post("/api/v1/search", json={"query": question, "top_k": 3})
+    by_get = client.get("/api/v1/search", params={"q": question, "top_k": 3})
+    assert by_post.status_code == by_get.status_code == 200
+    assert "19 địa phương" in by_post.json()["answers"][0]["text"]
+    assert by_get.json()["answers"][0] == by_post.json()["answers"][0]
