@@ -22,8 +22,8 @@ from .errors import ModelLoadError
 
 DEFAULT_MODEL = MODEL_NAME
 BACKENDS = ("torch", "onnx", "onnx-int8")
-# int8 encodes a question about 4x faster than torch on 2 cores (3 ms against 14, bench/latency.py)
-# and scores within 0.005 of its XQuAD-vi Answer@1 (0.802 against 0.806; fp32 onnx: 0.806).
+# int8 encodes a question about 4x faster than torch on 2 cores (5.5-6 ms against 22.5, bench/latency.py)
+# and scores within 0.001 of its XQuAD-vi Answer@1 (0.8168 against 0.8176; fp32 onnx: 0.8176).
 DEFAULT_BACKEND = "onnx-int8"
 # Padded tokens in one ONNX batch. Measured on XQuAD-vi paragraphs and sentences (2 cores): 512 ran
 # fastest, 2048 about 30 % slower, 8192 (32 x 256) slower still and 1.5 GB heavier.
