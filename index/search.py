@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -89,7 +89,7 @@ class Candidates:
     sentence_lexical: np.ndarray
     expected: Expected
     started: float
-    rows: dict[int, Any] = field(default_factory=dict, repr=False)  # position -> sentence row
+    rows: dict[int, sqlite3.Row] = field(default_factory=dict, repr=False)  # position -> sentence row
     cues: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)  # position -> (kind, coverage)
 
 

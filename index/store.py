@@ -266,7 +266,7 @@ class Store:
 
     def sentences_of(self, passage_ids: list[int]) -> list[sqlite3.Row]:
         marks = ",".join("?" * len(passage_ids))
-        return self.query(f'SELECT id, passage_id, start, "end", text, matched FROM sentences '
+        return self.query(f'SELECT id, passage_id, start, "end" FROM sentences '
                           f"WHERE passage_id IN ({marks}) ORDER BY id", passage_ids)
 
     def sentence_ids_of(self, passage_ids: np.ndarray) -> np.ndarray:
