@@ -154,7 +154,7 @@ class IndexWriter:
         """Finish the build and swap it in: an atomic symlink replace, then the old build is removed."""
         self.meta |= self.counts | {"built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         passages = np.concatenate(self.passage_vectors)
-        kind = choose_kind(len(passages)) if self.vector_index == "auto" else self.vector_index
+        kind = choose_kind(len(passages), self.vector_index)
         index = build_vector_index(passages, kind)
         self.meta["vector_index"] = kind
         save(index, self.tmp / PASSAGE_INDEX)

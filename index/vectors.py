@@ -53,15 +53,17 @@ def set_threads(n: int) -> None:
     faiss.omp_set_num_threads(n)
 
 
-def choose_kind(n: int) -> str:
-    """Exact search while it is fast enough, the measured best approximate kind above that."""
+def choose_kind(n: int, kind: str = "auto") -> str:
+    """``kind`` as asked; for "auto", exact search while it is fast enough, the measured best approximate kind above."""
+    if kind != "auto":
+        return kind
     return "flat" if n <= EXACT_LIMIT else LARGE_KIND
 
 
 def build_vector_index(vectors: np.ndarray, kind: str = "auto") -> faiss.Index:
     """An index over ``vectors`` (n x d, L2-normalized) whose row i is vector i, tuned if approximate."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    kind = choose_kind(len(vectors)) if kind == "auto" else kind
+    kind = choose_kind(len(vectors), kind)
     if kind not in _BUILDERS:
         raise ValueError(f"unknown vector index kind {kind!r}: choose one of auto, {', '.join(KINDS)}")
     index = _BUILDERS[kind](vectors)

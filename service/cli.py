@@ -76,7 +76,6 @@ def index_cmd(
     from index.build import build_index, load_files
     from index.documents import discover
     from index.embeddings import Embedder
-
     from index.vectors import KINDS
 
     if vector_index not in ("auto", *KINDS):
