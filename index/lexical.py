@@ -49,7 +49,11 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path) -> "LexicalIndex":
-        return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False))
+        """Memory-mapped, as plain arrays: scoring slices the postings once per query term, and each
+        slice of an ``np.memmap`` costs microseconds of Python that a view of the same pages does not."""
+        bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+        bm25.scores = {k: np.asarray(v) if isinstance(v, np.ndarray) else v for k, v in bm25.scores.items()}
+        return cls(bm25)
 
     @property
     def size(self) -> int:

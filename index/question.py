@@ -9,6 +9,7 @@ when this one only says "he" or "the company". Small, general priors, not a read
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -42,13 +43,32 @@ def _matches(pattern: re.Pattern) -> Callable[[str], list[str]]:
     return lambda text: [m.group(0) for m in pattern.finditer(text)]
 
 
-_KINDS: list[tuple[str, re.Pattern, Callable[[str], list[str]]]] = [
+# What each kind of question looks for in a sentence, and the extractor that finds it.
+_EXTRACTORS: dict[str, Callable[[str], list[str]]] = {"time": _matches(_TIME), "number": _matches(_NUMBER),
+                                                      "name": _names}
+_KINDS: list[tuple[str, re.Pattern, str]] = [
     ("time", re.compile(r"\b(khi nào|lúc nào|bao giờ|năm nào|năm bao nhiêu|ngày nào|tháng nào|thế kỷ nào|"
-                        r"thập niên nào|thời điểm nào|thời gian nào|giai đoạn nào|thời kỳ nào|vào năm)\b"), _matches(_TIME)),
-    ("number", re.compile(r"\b(bao nhiêu|mấy|bao lâu|bao xa|bao lớn|bao cao|tỷ lệ|phần trăm|số lượng)\b"), _matches(_NUMBER)),
-    ("person", re.compile(r"\b(ai|người nào|những ai|vị nào)\b"), _names),
-    ("place", re.compile(r"\b(ở đâu|nơi nào|chỗ nào|đâu|quốc gia nào|nước nào|thành phố nào|tỉnh nào)\b"), _names),
+                        r"thập niên nào|thời điểm nào|thời gian nào|giai đoạn nào|thời kỳ nào|vào năm)\b"), "time"),
+    ("number", re.compile(r"\b(bao nhiêu|mấy|bao lâu|bao xa|bao lớn|bao cao|tỷ lệ|phần trăm|số lượng)\b"), "number"),
+    ("person", re.compile(r"\b(ai|người nào|những ai|vị nào)\b"), "name"),
+    ("place", re.compile(r"\b(ở đâu|nơi nào|chỗ nào|đâu|quốc gia nào|nước nào|thành phố nào|tỉnh nào)\b"), "name"),
 ]
+# The one or two words after a number ("19 địa phương", "7,63 tỷ USD"), where its unit is said.
+_NUMBER_THEN_WORDS = re.compile(r"\d[\d.,]*(?=\s+(\w+)(?:\s+(\w+))?)")
+
+
+def offers(matched: str) -> str:
+    """What a sentence offers an answer, worked out once at index time and stored with it (JSON):
+    for each extractor the values found, folded, and the words that follow its numbers.
+
+    ``matched`` is the sentence in :func:`index.text.normalize`'s form. Searching then only compares
+    these with the question (:meth:`Expected.evidence`), instead of running every pattern over every
+    candidate sentence on every query.
+    """
+    found: dict[str, list[str]] = {name: [folded_syllables(x) for x in extract(matched)]
+                                   for name, extract in _EXTRACTORS.items()}
+    units = {w for m in _NUMBER_THEN_WORDS.finditer(fold_normalized(matched)) for w in m.groups() if w}
+    return json.dumps(found | {"units": sorted(units)}, ensure_ascii=False, separators=(",", ":"))
 
 
 # Question words and the commonest function words (folded): they say how a question is asked, not
@@ -77,17 +97,17 @@ class Expected:
         asked = folded_terms(text)
         return cls(kind, unit and fold(unit), asked, asked - _FUNCTION_WORDS)
 
-    def evidence(self, matched: str) -> float:
+    def evidence(self, offered: dict[str, list[str]]) -> float:
         """0: nothing of the asked kind; 1: a value the question does not name; 2: a number with the asked unit.
 
-        ``matched`` is a sentence in :func:`index.text.normalize`'s form, as the index stores it.
+        ``offered`` is a sentence's :func:`offers`, decoded.
         """
         if self.kind is None:
             return 0.0
-        if self.unit and re.search(rf"\d[\d.,]*\s+(?:\w+\s+)?{re.escape(self.unit)}\b", fold_normalized(matched)):
+        if self.unit and self.unit in offered["units"]:
             return 2.0
-        extract = next(f for k, _, f in _KINDS if k == self.kind)
-        return float(any(not folded_terms(x) <= self.asked for x in extract(matched)))
+        extractor = next(name for kind, _, name in _KINDS if kind == self.kind)
+        return float(any(not frozenset(value.split()) <= self.asked for value in offered[extractor]))
 
     def coverage(self, here: frozenset[str], before: frozenset[str] = frozenset()) -> float:
         """Share of the question's content words in a sentence or the one before it (their :func:`folded_terms`)."""

@@ -199,8 +199,8 @@ class Engine:
     def _answer_cues(self, c: Candidates, shown: np.ndarray) -> np.ndarray:
         """Kind evidence and coverage (:class:`Expected`) of the sentences at positions ``shown``, as (n, 2).
 
-        Text work, so done only for sentences that can become answers; a passage's sentences are
-        consecutive positions, so the one before a sentence in its passage is the previous position.
+        Done only for sentences that can become answers, from forms stored at index time; a passage's
+        sentences are consecutive positions, so the one before a sentence in its passage is the previous one.
         """
         missing = [j for j in shown.tolist() if j not in c.rows]
         if missing:
@@ -210,7 +210,7 @@ class Engine:
         for j in terms:
             same_passage = j and c.sentence_passage[j - 1] == c.sentence_passage[j]
             before = terms[j - 1] if same_passage else frozenset()  # a shown passage's sentences are all shown
-            c.cues[j] = (c.expected.evidence(c.rows[j]["matched"]), c.expected.coverage(terms[j], before))
+            c.cues[j] = (c.expected.evidence(json.loads(c.rows[j]["offers"])), c.expected.coverage(terms[j], before))
         return np.array([c.cues[j] for j in shown.tolist()], dtype=np.float32).reshape(-1, 2)
 
     def _response(self, c: Candidates, order: np.ndarray, passage: np.ndarray, sentence: np.ndarray,

@@ -38,11 +38,12 @@ from .documents import Document
 from .errors import CorruptIndexError, IndexBusyError, NoIndexError
 from .lexical import LexicalIndex
 from .passages import Passage
+from .question import offers
 from .sentences import Span
 from .text import folded_syllables, normalize
 from .vectors import build_vector_index, choose_kind, open_index, save
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_NAME = "index.sqlite3"
 PASSAGE_INDEX = "passages.faiss"
 PASSAGE_VECTORS = "passages.npy"
@@ -63,7 +64,7 @@ CREATE TABLE passages (
 CREATE TABLE sentences (
     id INTEGER PRIMARY KEY, passage_id INTEGER NOT NULL REFERENCES passages(id),
     document_id TEXT NOT NULL REFERENCES documents(id), start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    text TEXT NOT NULL, matched TEXT NOT NULL, folded TEXT NOT NULL);
+    text TEXT NOT NULL, folded TEXT NOT NULL, offers TEXT NOT NULL);
 CREATE INDEX passages_by_document ON passages(document_id, ordinal);
 CREATE INDEX sentences_by_passage ON sentences(passage_id);
 """
@@ -87,6 +88,12 @@ class IndexInfo:
     passages: int
     sentences: int
     size_bytes: int
+
+
+def _mapped(file: Path) -> np.ndarray:
+    """A ``.npy`` file memory-mapped read-only, as a plain array view: workers share its pages, and
+    indexing it skips ``np.memmap``'s per-call Python overhead."""
+    return np.asarray(np.load(file, mmap_mode="r"))
 
 
 @contextmanager
@@ -141,8 +148,8 @@ class IndexWriter:
             for s in p.sentences:
                 matched = normalize(doc.text[s.start:s.end])
                 self.db.execute("INSERT INTO sentences VALUES (?,?,?,?,?,?,?,?)",
-                                (sid, pid + ordinal, doc.id, s.start, s.end, doc.text[s.start:s.end], matched,
-                                 folded_syllables(matched)))
+                                (sid, pid + ordinal, doc.id, s.start, s.end, doc.text[s.start:s.end],
+                                 folded_syllables(matched), offers(matched)))
                 self.sentence_texts.append(matched)
                 self.sentence_passages.append(pid + ordinal)
                 sid += 1
@@ -199,9 +206,9 @@ class Store:
                                         f"(schema {meta.get('schema_version')}, expected {SCHEMA_VERSION}): "
                                         "rebuild it with `hoidap index`")
             self.passage_index = open_index(path / PASSAGE_INDEX)
-            self.passage_vectors = np.load(path / PASSAGE_VECTORS, mmap_mode="r")
-            self.sentence_vectors = np.load(path / SENTENCE_VECTORS, mmap_mode="r")
-            self.sentence_passages = np.load(path / SENTENCE_PASSAGES, mmap_mode="r")
+            self.passage_vectors = _mapped(path / PASSAGE_VECTORS)
+            self.sentence_vectors = _mapped(path / SENTENCE_VECTORS)
+            self.sentence_passages = _mapped(path / SENTENCE_PASSAGES)
             self.passage_terms = LexicalIndex.load(path / PASSAGE_TERMS)
             self.sentence_terms = LexicalIndex.load(path / SENTENCE_TERMS)
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
@@ -277,9 +284,9 @@ class Store:
         return np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)] or [np.zeros(0)]).astype(np.int64)
 
     def sentences(self, ids: list[int]) -> dict[int, sqlite3.Row]:
-        """Sentences by id: offsets, text as written, and the forms matching uses (normalized; folded syllables)."""
+        """Sentences by id: offsets, text as written, folded syllables and answer offers (:mod:`index.question`)."""
         marks = ",".join("?" * len(ids))
-        rows = self.query(f'SELECT id, passage_id, start, "end", text, matched, folded FROM sentences '
+        rows = self.query(f'SELECT id, passage_id, start, "end", text, folded, offers FROM sentences '
                           f"WHERE id IN ({marks})", ids)
         return {r["id"]: r for r in rows}
 

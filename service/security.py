@@ -51,13 +51,13 @@ def _check_key(request: Request, credentials: HTTPAuthorizationCredentials | Non
                             headers={"WWW-Authenticate": "Bearer"})
 
 
-def read_access(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+async def read_access(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
     """Reading needs a key only when keys are configured."""
     if request.app.state.settings.api_keys:
         _check_key(request, credentials)
 
 
-def write_access(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+async def write_access(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
     """Writing and administration always need a key; with none configured they are switched off."""
     if not request.app.state.settings.api_keys:
         raise HTTPException(403, "changing the index through the API is switched off: "

@@ -1,10 +1,13 @@
 """Lexical matching: syllables, bigrams, accent folding; and what kind of answer a question wants."""
 
+import json
+
 import numpy as np
 import pytest
 
 from index.lexical import LexicalIndex, lexical_terms
-from index.question import Expected, folded_terms
+from index.question import Expected, folded_terms, offers
+from index.text import normalize
 from tests.conftest import QUESTION_19
 
 ACCENTLESS_19 = "hai phong thiet lap quan he huu nghi hop tac voi bao nhieu dia phuong"
@@ -53,16 +56,28 @@ def test_answer_kind(question, kind):
     assert Expected.of(question).kind == kind
 
 
+def offered(sentence: str) -> dict[str, list[str]]:
+    """What the index stores of a sentence for answer cues, decoded as a search reads it."""
+    return json.loads(offers(normalize(sentence)))
+
+
 def test_evidence_wants_something_new_of_the_kind():
     how_many = Expected.of(QUESTION_19)
     assert how_many.unit == "dia"
-    assert how_many.evidence("Thành phố đã hợp tác với 19 địa phương thuộc 13 quốc gia.") == 2, "number + asked unit"
-    assert how_many.evidence("Thành phố có 13 quốc gia bạn.") == 1, "a number, not of the asked unit"
-    assert how_many.evidence("Hải Phòng đã thiết lập quan hệ hữu nghị.") == 0
+    assert how_many.evidence(offered("Thành phố đã hợp tác với 19 địa phương thuộc 13 quốc gia.")) == 2, "number + asked unit"
+    assert how_many.evidence(offered("Thành phố có 13 quốc gia bạn.")) == 1, "a number, not of the asked unit"
+    assert how_many.evidence(offered("Hải Phòng đã thiết lập quan hệ hữu nghị.")) == 0
     who = Expected.of("Ai là thủ quân lớn tuổi nhất chơi trong trận Super Bowl?")
-    assert who.evidence("Năm đó, Peyton Manning là thủ quân lớn tuổi nhất.") == 1
-    assert who.evidence("Anh ấy là thủ quân lớn tuổi nhất chơi trong trận Super Bowl.") == 0, "names only what was asked"
-    assert Expected.of("Công tác đối ngoại có vai trò gì?").evidence("Năm 2015 có 19 địa phương.") == 0
+    assert who.evidence(offered("Năm đó, Peyton Manning là thủ quân lớn tuổi nhất.")) == 1
+    assert who.evidence(offered("Anh ấy là thủ quân lớn tuổi nhất chơi trong trận Super Bowl.")) == 0, "names only what was asked"
+    assert Expected.of("Công tác đối ngoại có vai trò gì?").evidence(offered("Năm 2015 có 19 địa phương.")) == 0
+
+
+def test_offers_keep_the_words_after_every_number():
+    offer = offered("Vốn FDI đạt 7,63 tỷ USD, với 1.500.000 lao động và 19 địa phương.")
+    assert {"ty", "usd", "lao", "dong", "dia", "phuong"} <= set(offer["units"])
+    assert {"7,63", "1.500.000", "19"} <= set(offer["number"])
+    assert "usd" in offer["name"], "capitalized words are names"
 
 
 def test_coverage_counts_the_questions_content_words_here_or_just_before():
