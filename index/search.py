@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .documents import page_of, section_of
 from .embeddings import Embedder
 from .errors import ModelMismatchError, QueryError
 from .lexical import lexical_terms
@@ -216,37 +215,34 @@ class Engine:
     def _response(self, c: Candidates, order: np.ndarray, passage: np.ndarray, sentence: np.ndarray,
                   top_k: int) -> SearchResponse:
         """Answers are the best sentences of the shown passages; each passage marks its answers and its best."""
-        shown = set(order.tolist())
-        rows = self.store.passages([int(c.passage_ids[i]) for i in order])
-        in_shown = [j for j in np.argsort(-sentence, kind="stable") if c.sentence_passage[j] in shown]
+        rows = self.store.passages(c.passage_ids[order].tolist())
+        ranked = np.argsort(-sentence, kind="stable")
+        in_shown: list[int] = ranked[np.isin(c.sentence_passage[ranked], order)].tolist()
+        passage_of: list[int] = c.sentence_passage.tolist()
         answers = []
         for j in in_shown[:top_k]:
             s, p = c.rows[j], rows[c.rows[j]["passage_id"]]
             answers.append(Answer(text=s["text"], score=float(sentence[j]), document_id=p["document_id"],
                                   title=p["title"], source=p["source"], passage_id=s["passage_id"],
-                                  sentence_id=s["id"], start=s["start"], end=s["end"], **_where(p, s["start"])))
-        marked = {int(j) for j in in_shown[:top_k]}
+                                  sentence_id=s["id"], start=s["start"], end=s["end"], page=s["page"],
+                                  section=s["section"]))
+        marked = set(in_shown[:top_k])
         best_of: dict[int, int] = {}
         for j in in_shown:
-            best_of.setdefault(int(c.sentence_passage[j]), int(j))
+            best_of.setdefault(passage_of[j], j)
         results = []
-        for i in order:
+        for i in order.tolist():
             p = rows[int(c.passage_ids[i])]
             highlights = [
                 Highlight(start=c.rows[j]["start"] - p["start"], end=c.rows[j]["end"] - p["start"],
                           score=float(sentence[j]), best=bool(answers) and j == in_shown[0])
-                for j in sorted(j for j in marked | {best_of[int(i)]} if c.sentence_passage[j] == i)
-            ] if int(i) in best_of else []
+                for j in sorted(j for j in marked | {best_of[i]} if passage_of[j] == i)
+            ] if i in best_of else []
             results.append(Result(document_id=p["document_id"], title=p["title"], source=p["source"],
                                   passage_id=p["id"], score=float(passage[i]), text=p["text"], start=p["start"],
-                                  end=p["end"], highlights=highlights, **_where(p, p["start"])))
+                                  end=p["end"], highlights=highlights, page=p["page"], section=p["section"]))
         took = (time.perf_counter() - c.started) * 1000
         return SearchResponse(query=c.query, answers=answers, results=results, took_ms=round(took, 2))
-
-
-def _where(row, offset: int) -> dict:
-    """Page and section of an offset, from a passage row carrying its document's pages and headings."""
-    return {"page": page_of(json.loads(row["pages"]), offset), "section": section_of(json.loads(row["headings"]), offset)}
 
 
 def _check_model(store: Store, model: str) -> None:

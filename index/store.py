@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from .documents import Document
+from .arrays import mapped_view, runs
+from .documents import Document, page_of, section_of
 from .errors import CorruptIndexError, IndexBusyError, NoIndexError
 from .lexical import LexicalIndex
 from .passages import Passage
@@ -60,11 +61,11 @@ CREATE TABLE documents (
     pages TEXT NOT NULL DEFAULT '[]', headings TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, document_id TEXT NOT NULL REFERENCES documents(id), ordinal INTEGER NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL);
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, page INTEGER, section TEXT);
 CREATE TABLE sentences (
     id INTEGER PRIMARY KEY, passage_id INTEGER NOT NULL REFERENCES passages(id),
     document_id TEXT NOT NULL REFERENCES documents(id), start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    text TEXT NOT NULL, folded TEXT NOT NULL, offers TEXT NOT NULL);
+    text TEXT NOT NULL, page INTEGER, section TEXT, folded TEXT NOT NULL, offers TEXT NOT NULL);
 CREATE INDEX passages_by_document ON passages(document_id, ordinal);
 CREATE INDEX sentences_by_passage ON sentences(passage_id);
 """
@@ -91,9 +92,7 @@ class IndexInfo:
 
 
 def _mapped(file: Path) -> np.ndarray:
-    """A ``.npy`` file memory-mapped read-only, as a plain array view: workers share its pages, and
-    indexing it skips ``np.memmap``'s per-call Python overhead."""
-    return np.asarray(np.load(file, mmap_mode="r"))
+    return mapped_view(np.load(file, mmap_mode="r"))
 
 
 @contextmanager
@@ -142,13 +141,15 @@ class IndexWriter:
                          json.dumps(doc.pages), json.dumps(doc.headings, ensure_ascii=False)))
         pid, sid = self.counts["passages"], self.counts["sentences"]
         for ordinal, p in enumerate(passages):
-            self.db.execute("INSERT INTO passages VALUES (?,?,?,?,?,?)",
-                            (pid + ordinal, doc.id, ordinal, p.start, p.end, doc.text[p.start:p.end]))
+            self.db.execute("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)",
+                            (pid + ordinal, doc.id, ordinal, p.start, p.end, doc.text[p.start:p.end],
+                             page_of(doc.pages, p.start), section_of(doc.headings, p.start)))
             self.passage_texts.append(normalize(doc.text[p.start:p.end]))
             for s in p.sentences:
                 matched = normalize(doc.text[s.start:s.end])
-                self.db.execute("INSERT INTO sentences VALUES (?,?,?,?,?,?,?,?)",
+                self.db.execute("INSERT INTO sentences VALUES (?,?,?,?,?,?,?,?,?,?)",
                                 (sid, pid + ordinal, doc.id, s.start, s.end, doc.text[s.start:s.end],
+                                 page_of(doc.pages, s.start), section_of(doc.headings, s.start),
                                  folded_syllables(matched), offers(matched)))
                 self.sentence_texts.append(matched)
                 self.sentence_passages.append(pid + ordinal)
@@ -245,8 +246,8 @@ class Store:
     def passages(self, ids: list[int]) -> dict[int, sqlite3.Row]:
         """Passages by id, with their document's title and source."""
         marks = ",".join("?" * len(ids))
-        rows = self.query(f"""SELECT p.id, p.document_id, p.start, p."end", p.text, d.title, d.source, d.pages,
-                                     d.headings
+        rows = self.query(f"""SELECT p.id, p.document_id, p.start, p."end", p.text, p.page, p.section, d.title,
+                                     d.source
                               FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})""",
                           ids)
         return {r["id"]: r for r in rows}
@@ -279,14 +280,13 @@ class Store:
     def sentence_ids_of(self, passage_ids: np.ndarray) -> np.ndarray:
         """Ids of the sentences of ``passage_ids`` (ascending), in passage then text order, without SQL."""
         ids = np.asarray(passage_ids, dtype=np.int64)
-        starts = np.searchsorted(self.sentence_passages, ids, "left")
-        ends = np.searchsorted(self.sentence_passages, ids, "right")
-        return np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)] or [np.zeros(0)]).astype(np.int64)
+        return runs(np.searchsorted(self.sentence_passages, ids, "left"),
+                    np.searchsorted(self.sentence_passages, ids, "right"))
 
     def sentences(self, ids: list[int]) -> dict[int, sqlite3.Row]:
-        """Sentences by id: offsets, text as written, folded syllables and answer offers (:mod:`index.question`)."""
+        """Sentences by id: offsets, text as written, page and section, folded syllables and answer offers."""
         marks = ",".join("?" * len(ids))
-        rows = self.query(f'SELECT id, passage_id, start, "end", text, folded, offers FROM sentences '
+        rows = self.query(f'SELECT id, passage_id, start, "end", text, page, section, folded, offers FROM sentences '
                           f"WHERE id IN ({marks})", ids)
         return {r["id"]: r for r in rows}
 
