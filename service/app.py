@@ -40,11 +40,13 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        app.state.search_threads = api.search_threads()
         with contextlib.suppress(HoidapError):  # logged, and kept in load_error for pages and health
             await asyncio.to_thread(app.state.reloader.reload)
         poller = asyncio.create_task(app.state.reloader.poll(settings.reload_interval)) \
             if settings.reload_interval else None
         yield
+        app.state.search_threads.shutdown(wait=False)
         if poller:
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):

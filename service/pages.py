@@ -12,7 +12,6 @@ from typing import Annotated
 
 import jinja2
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -21,7 +20,7 @@ from index.results import Highlight, SearchResponse
 from index.search import MAX_TOP_K, Filters
 from index.sentences import paragraphs
 
-from .api import Question
+from .api import Question, run_search
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))
@@ -104,7 +103,7 @@ async def search_page(request: Request, q: Question = "",
         message, status = f"Chưa có chỉ mục để tìm kiếm ({request.app.state.load_error}).", 503
     else:
         try:
-            response = await run_in_threadpool(engine.search, q, top_k, Filters.of(source, [format]))
+            response = await run_search(request, engine, q, top_k, Filters.of(source, [format]))
         except QueryError as exc:
             message, status = f"Câu hỏi không hợp lệ: {exc}.", 422
         else:
