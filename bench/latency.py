@@ -9,8 +9,12 @@ For 30 fixed Vietnamese questions (about corpus/ and general ones), after a warm
 (c) POST /api/v1/search on a real ``hoidap serve`` (uvicorn, one worker unless ``--workers``) over
     that index, with one client and with 8 concurrent clients (threads with a keep-alive connection
     each, a fixed number of requests each): p50, p95, requests/s and errors.
-Every p50/p95 is also shown as a ratio to (a)'s p50. Timings on a shared 2-core machine are noisy:
-compare rows of one run, not runs.
+Every p50/p95 is also shown as a ratio to (a)'s p50.
+
+Timings on a shared 2-core machine drift by 10-20 % from minute to minute, so nothing is measured in
+phases: (a), (b) and (c) with one client are taken question by question, side by side, ``--runs``
+times; the 1- and 8-client loads alternate in blocks (1, 8, 8, 1, ...), and their requests/s are
+the medians of the blocks.
 """
 
 from __future__ import annotations
@@ -75,17 +79,29 @@ CLIENTS = 8
 XQUAD = ROOT.parent / "shared" / "eval" / "xquad-vi" / "xquad.vi.json"
 
 
-def timed(call: Callable[[str], object], runs: int) -> np.ndarray:
-    """Seconds of each call, every question ``runs`` times, after one untimed pass."""
+def side_by_side(calls: list[Callable[[str], object]], runs: int) -> list[np.ndarray]:
+    """Seconds of each call for every question, ``runs`` times, the calls taken in turn per question
+    (after one untimed pass), so that a slow minute slows them all alike."""
     for q in QUESTIONS:
-        call(q)
-    times = []
+        for call in calls:
+            call(q)
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(runs):
         for q in QUESTIONS:
-            started = time.perf_counter()
-            call(q)
-            times.append(time.perf_counter() - started)
-    return np.array(times)
+            for call, spent in zip(calls, times):
+                started = time.perf_counter()
+                call(q)
+                spent.append(time.perf_counter() - started)
+    return [np.array(t) for t in times]
+
+
+def post(conn: http.client.HTTPConnection, question: str) -> bool:
+    """One search over a kept-alive connection; True if it answered 200."""
+    conn.request("POST", "/api/v1/search", json.dumps({"query": question, "top_k": 5}).encode(),
+                 {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    return response.status == 200
 
 
 def free_port() -> int:
@@ -129,13 +145,6 @@ def http_load(port: int, clients: int, requests_each: int) -> tuple[np.ndarray, 
     lock = threading.Lock()
     start = threading.Barrier(clients + 1)
 
-    def post(conn: http.client.HTTPConnection, question: str) -> bool:
-        conn.request("POST", "/api/v1/search", json.dumps({"query": question, "top_k": 5}).encode(),
-                     {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        return response.status == 200
-
     def client(offset: int) -> None:
         nonlocal errors
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -169,16 +178,14 @@ def http_load(port: int, clients: int, requests_each: int) -> tuple[np.ndarray, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=BACKENDS, default=None, help="default: $HOIDAP_BACKEND, else Embedder's")
-    parser.add_argument("--runs", type=int, default=5, help="timed passes over the 30 questions for (a) and (b)")
-    parser.add_argument("--requests", type=int, default=20, help="requests each HTTP client sends")
+    parser.add_argument("--runs", type=int, default=5, help="timed passes over the 30 questions for (a), (b), (c)")
+    parser.add_argument("--block", type=int, default=80, help="requests in each load block, shared by its clients")
     parser.add_argument("--workers", type=int, default=1, help="worker processes of the server")
     args = parser.parse_args()
     backend = resolve_backend(args.backend)
     embedder = Embedder(backend=backend)
 
-    rows: list[tuple[str, np.ndarray, float | None, int | None]] = []
-    encode = timed(lambda q: embedder.encode([q], "query"), args.runs)
-    rows.append(("(a) encode one question", encode, len(encode) / encode.sum(), None))
+    rows: list[tuple[str, np.ndarray, float, int | None]] = []
     with tempfile.TemporaryDirectory(prefix="hoidap-latency-") as tmp:
         data_dir = Path(tmp)
         documents = list(load_files([ROOT / "corpus"], []))
@@ -186,15 +193,25 @@ def main() -> None:
             documents += load_squad(XQUAD)[0]
         build_index(documents, data_dir, embedder)
         engine = Engine(Store.open(data_dir), embedder)
-        search = timed(lambda q: engine.search(q, 5), args.runs)
-        rows.append(("(b) Engine.search", search, len(search) / search.sum(), None))
         port = free_port()
         server = start_server(data_dir, backend, port, args.workers)
         try:
             http_load(port, 1, len(QUESTIONS))  # warm-up: the server loads its model on first search
-            for clients in (1, CLIENTS):
-                latencies, rate, errors = http_load(port, clients, args.requests if clients > 1 else 3 * args.requests)
-                rows.append((f"(c) HTTP POST /search, {clients} client{'s' * (clients > 1)}", latencies, rate, errors))
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            failed: list[str] = []
+            encode, search, one = side_by_side([lambda q: embedder.encode([q], "query"), lambda q: engine.search(q, 5),
+                                                lambda q: post(conn, q) or failed.append(q)], args.runs)
+            conn.close()
+            for name, times, errors in (("(a) encode one question", encode, None), ("(b) Engine.search", search, None),
+                                        ("(c) HTTP POST /search, 1 client", one, len(failed))):
+                rows.append((name, times, len(times) / times.sum(), errors))
+            blocks: dict[int, list[tuple[np.ndarray, float, int]]] = {1: [], CLIENTS: []}
+            for clients in (1, CLIENTS, CLIENTS, 1, 1, CLIENTS):
+                blocks[clients].append(http_load(port, clients, max(1, args.block // clients)))
+            for clients, measured in blocks.items():
+                rows.append((f"(d) load blocks, {clients} client{'s' * (clients > 1)}",
+                             np.concatenate([m[0] for m in measured]), float(np.median([m[1] for m in measured])),
+                             sum(m[2] for m in measured)))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -202,12 +219,16 @@ def main() -> None:
     floor = float(np.median(encode))
     threads = "torch's own" if backend == "torch" else os.environ.get("HOIDAP_THREADS", "1 (default)")
     print(f"backend {backend}, {len(QUESTIONS)} questions, {os.cpu_count()} cores, threads a call: {threads}; "
+          f"{args.workers} server worker{'s' * (args.workers > 1)}; "
           f"index: {engine.store.info.documents} documents, {engine.store.info.passages} passages")
     print(f"{'path':<34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p50/(a)':>8} {'p95/(a)':>8} {'req/s':>7} {'errors':>6}")
     for name, times, rate, errors in rows:
         p50, p95 = np.percentile(times, 50), np.percentile(times, 95)
-        print(f"{name:<34} {len(times):>5} {1000 * p50:>8.1f} {1000 * p95:>8.1f} {p50 / floor:>8.1f} {p95 / floor:>8.1f} "
+        print(f"{name:<34} {len(times):>5} {1000 * p50:>8.1f} {1000 * p95:>8.1f} {p50 / floor:>8.2f} {p95 / floor:>8.2f} "
               f"{rate:>7.1f} {'-' if errors is None else errors:>6}")
+    one_rate, many_rate = rows[-2][2], rows[-1][2]
+    print(f"HTTP p50 with one client is {np.median(one) / floor:.2f}x the encoder's; {CLIENTS} clients get "
+          f"{many_rate / one_rate:.2f}x the requests/s of one (medians of 3 blocks each)")
 
 
 if __name__ == "__main__":

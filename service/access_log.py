@@ -32,6 +32,7 @@ class AccessLog:
             return
         started = time.perf_counter()
         status = 500  # unless a response starts: an exception escaped
+        self.metrics.in_progress += 1
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
@@ -42,6 +43,7 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
+            self.metrics.in_progress -= 1
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", UNMATCHED)
             self.metrics.observe(route, scope["method"], status, seconds)

@@ -139,7 +139,17 @@ async def search_get(
 
 async def run_search(request: Request, engine: Engine, query: str, top_k: int,
                      filters: Filters | None) -> SearchResponse:
-    """``engine.search`` on the app's search threads (:func:`search_threads`), off the event loop."""
+    """``engine.search`` here on the event loop when this is the only request in the process, else on
+    the search threads (:func:`search_threads`).
+
+    Alone, handing the search to a thread and back costs two thread wake-ups, about 0.4 ms of an 8 ms
+    search on 2 cores, for nothing: no other request is waiting. With others in progress, the
+    threads let searches overlap (the encoder releases the GIL) and keep the loop answering. Yielding
+    once first lets requests that arrived with this one be counted before it decides.
+    """
+    await asyncio.sleep(0)
+    if request.app.state.metrics.in_progress <= 1:
+        return engine.search(query, top_k, filters)
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(request.app.state.search_threads, engine.search, query, top_k, filters)
 

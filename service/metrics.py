@@ -18,6 +18,9 @@ router = APIRouter(include_in_schema=False)
 class Metrics:
     def __init__(self, state: State) -> None:
         self.registry = CollectorRegistry()
+        self.in_progress = 0  # requests received and not yet answered; changed on the event loop only
+        Gauge("hoidap_http_requests_in_progress", "Requests received and not yet answered",
+              registry=self.registry).set_function(lambda: self.in_progress)
         self.requests = Counter("hoidap_http_requests", "HTTP requests answered", ["route", "method", "status"],
                                 registry=self.registry)
         self.latency = Histogram("hoidap_http_request_duration_seconds", "Time to answer a request",

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 
 from index.build import build_index, load_files
 from index.embeddings import Embedder
 from index.search import Engine
 from index.store import Store
+from service.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -34,3 +40,35 @@ def corpus_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
 @pytest.fixture(scope="session")
 def engine(corpus_data_dir: Path, embedder: Embedder) -> Engine:
     return Engine(Store.open(corpus_data_dir), embedder)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_url(corpus_data_dir: Path):
+    """The app over corpus/ served by a real uvicorn in a background thread, ready once its health check answers."""
+    port = free_port()
+    config = uvicorn.Config(create_app(corpus_data_dir), host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            pytest.fail("the app did not start serving")
+        time.sleep(0.2)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)

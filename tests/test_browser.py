@@ -7,16 +7,9 @@ is never used. With ``HOIDAP_SCREENSHOT=1`` the results page is saved to docs/sc
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
-
-from service.app import create_app
 
 from .conftest import QUESTION_19, ROOT
 
@@ -29,38 +22,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason=f"{CHROMIUM} is not installed (run `make browser` as root to install it)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def base_url(corpus_data_dir: Path):
-    """The app served by uvicorn in a background thread, ready once the health check answers."""
-    port = free_port()
-    config = uvicorn.Config(create_app(corpus_data_dir), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("the app did not start serving")
-        time.sleep(0.2)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
@@ -71,12 +32,12 @@ def browser():
         browser.close()
 
 
-def test_ask_in_the_browser(browser, base_url: str):
+def test_ask_in_the_browser(browser, live_url: str):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1000, "height": 800}, locale="vi-VN")
     try:
-        page.goto(f"{base_url}/")
+        page.goto(f"{live_url}/")
         box = page.get_by_label("Câu hỏi")
         expect(box).to_be_focused()  # autofocus: staff can type straight away
         box.fill(QUESTION_19)
