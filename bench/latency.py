@@ -1,6 +1,6 @@
 """Where a question's time goes: the encoder alone, the search entry point, and the HTTP API.
 
-    .venv/bin/python bench/latency.py [--backend onnx-int8] [--runs 5] [--requests 20] [--workers 1]
+    .venv/bin/python bench/latency.py [--backend onnx-int8] [--runs 5] [--block 80] [--workers 1]
 
 For 30 fixed Vietnamese questions (about corpus/ and general ones), after a warm-up:
 (a) the model encoding one question with the chosen backend: the floor every path pays;
