@@ -7,14 +7,15 @@ For 30 fixed Vietnamese questions (about corpus/ and general ones), after a warm
 (b) ``Engine.search`` on an index of corpus/ and the XQuAD-vi paragraphs (from ../shared, when it is
     there), built in a temporary folder;
 (c) POST /api/v1/search on a real ``hoidap serve`` (uvicorn, one worker unless ``--workers``) over
-    that index, with one client and with 8 concurrent clients (threads with a keep-alive connection
-    each, a fixed number of requests each): p50, p95, requests/s and errors.
+    that index, from one client with a keep-alive connection;
+(d) the same server under load from 1 and from 8 concurrent clients (threads with a keep-alive
+    connection each): p50, p95, requests/s and errors.
 Every p50/p95 is also shown as a ratio to (a)'s p50.
 
 Timings on a shared 2-core machine drift by 10-20 % from minute to minute, so nothing is measured in
-phases: (a), (b) and (c) with one client are taken question by question, side by side, ``--runs``
-times; the 1- and 8-client loads alternate in blocks (1, 8, 8, 1, ...), and their requests/s are
-the medians of the blocks.
+phases: (a), (b) and (c) are taken question by question, side by side, ``--runs`` times; the 1- and
+8-client loads of (d) alternate in blocks (1, 8, 8, 1, 1, 8), and their requests/s are the medians
+of the blocks.
 """
 
 from __future__ import annotations
