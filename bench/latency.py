@@ -1,6 +1,6 @@
 """Where a question's time goes: the encoder alone, the search entry point, and the HTTP API.
 
-    .venv/bin/python bench/latency.py [--backend onnx-int8] [--runs 5] [--block 80] [--workers 1]
+    .venv/bin/python bench/latency.py [--backend onnx-int8] [--runs 10] [--block 80] [--workers 1]
 
 For 30 fixed Vietnamese questions (about corpus/ and general ones), after a warm-up:
 (a) the model encoding one question with the chosen backend: the floor every path pays;
@@ -179,7 +179,7 @@ def http_load(port: int, clients: int, requests_each: int) -> tuple[np.ndarray, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=BACKENDS, default=None, help="default: $HOIDAP_BACKEND, else Embedder's")
-    parser.add_argument("--runs", type=int, default=5, help="timed passes over the 30 questions for (a), (b), (c)")
+    parser.add_argument("--runs", type=int, default=10, help="timed passes over the 30 questions for (a), (b), (c)")
     parser.add_argument("--block", type=int, default=80, help="requests in each load block, shared by its clients")
     parser.add_argument("--workers", type=int, default=1, help="worker processes of the server")
     args = parser.parse_args()
