@@ -12,10 +12,12 @@ For 30 fixed Vietnamese questions (about corpus/ and general ones), after a warm
     connection each): p50, p95, requests/s and errors.
 Every p50/p95 is also shown as a ratio to (a)'s p50.
 
-Timings on a shared 2-core machine drift by 10-20 % from minute to minute, so nothing is measured in
-phases: (a), (b) and (c) are taken question by question, side by side, ``--runs`` times; the 1- and
-8-client loads of (d) alternate in blocks (1, 8, 8, 1, 1, 8), and their requests/s are the medians
-of the blocks.
+Timings on a shared 2-core machine drift by 10-20 % from minute to minute, so no path is measured
+in one phase: (a), (b) and (c) take turns, each answering the 30 questions in a row, ``--runs``
+times; the 1- and 8-client loads of (d) alternate in blocks (1, 8, 8, 1, 1, 8), and their
+requests/s are the medians of the blocks. Each path is timed in its steady state, as a client that
+keeps asking sees it. (Taking the three paths question by question instead gave the same ratios:
+each path then starts cold, the encoder too.)
 """
 
 from __future__ import annotations
@@ -80,16 +82,16 @@ CLIENTS = 8
 XQUAD = ROOT.parent / "shared" / "eval" / "xquad-vi" / "xquad.vi.json"
 
 
-def side_by_side(calls: list[Callable[[str], object]], runs: int) -> list[np.ndarray]:
-    """Seconds of each call for every question, ``runs`` times, the calls taken in turn per question
-    (after one untimed pass), so that a slow minute slows them all alike."""
-    for q in QUESTIONS:
-        for call in calls:
+def in_turn(calls: list[Callable[[str], object]], runs: int) -> list[np.ndarray]:
+    """Seconds of each call for every question, over ``runs`` passes in which the calls take turns,
+    each answering all the questions in a row (after one untimed pass of each)."""
+    for call in calls:
+        for q in QUESTIONS:
             call(q)
     times: list[list[float]] = [[] for _ in calls]
     for _ in range(runs):
-        for q in QUESTIONS:
-            for call, spent in zip(calls, times):
+        for call, spent in zip(calls, times):
+            for q in QUESTIONS:
                 started = time.perf_counter()
                 call(q)
                 spent.append(time.perf_counter() - started)
@@ -200,7 +202,7 @@ def main() -> None:
             http_load(port, 1, len(QUESTIONS))  # warm-up: the server loads its model on first search
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             failed: list[str] = []
-            encode, search, one = side_by_side([lambda q: embedder.encode([q], "query"), lambda q: engine.search(q, 5),
+            encode, search, one = in_turn([lambda q: embedder.encode([q], "query"), lambda q: engine.search(q, 5),
                                                 lambda q: post(conn, q) or failed.append(q)], args.runs)
             conn.close()
             for name, times, errors in (("(a) encode one question", encode, None), ("(b) Engine.search", search, None),
