@@ -17,7 +17,7 @@ from .documents import Document, discover, load_document
 from .embeddings import Embedder
 from .errors import CorruptIndexError, DocumentError, HoidapError, NoIndexError
 from .passages import Passage, build_passages
-from .store import IndexWriter, Store, build_lock
+from .store import IndexWriter, Store, build_lock, older_documents
 from .text import NORMALIZATION_VERSION, normalize
 
 DEFAULT_PASSAGE_TOKENS = 256
@@ -64,15 +64,18 @@ def _embed_batch(writer: IndexWriter, batch: list[tuple[Document, list[Passage]]
             progress(doc)
 
 
-def _current(data_dir: Path) -> Store | None:
-    """The live index, or None when there is none yet or it is too damaged to reuse (it is rebuilt then)."""
+def _current(data_dir: Path) -> tuple[Store | None, dict[str, Document]]:
+    """The live index; or, when there is none this version can open, the documents it still holds
+    (:func:`index.store.older_documents`), to be embedded again."""
     try:
-        return Store.open(data_dir)
+        return Store.open(data_dir), {}
     except NoIndexError:
-        return None
+        return None, {}
     except CorruptIndexError as exc:
-        log.warning("%s: building a new index from scratch", exc)
-        return None
+        older = {d.id: d for d in older_documents(data_dir)}
+        log.warning("%s: building a new index from scratch%s", exc,
+                    f", its {len(older)} documents embedded again" if older else "")
+        return None, older
 
 
 def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], removals: set[str],
@@ -80,8 +83,8 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
             vector_index: str = "auto") -> BuildReport:
     started = time.perf_counter()
     with build_lock(data_dir):
-        old = _current(data_dir)
-        old_hashes = old.hashes() if old else {}
+        old, older = _current(data_dir)
+        old_hashes = old.hashes() if old else {i: d.content_hash for i, d in older.items()}
         reusable = old is not None and (old.info.model, old.info.normalization_version, old.info.passage_tokens) \
             == (embedder.name, NORMALIZATION_VERSION, passage_tokens)
         given: dict[str, Document] = {}
@@ -92,8 +95,8 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
         to_copy = [i for i in old_hashes if i in given and given[i].content_hash == old_hashes[i] and reusable]
         to_copy += [i for i in others if keep_others and reusable]
         to_embed = [d for i, d in given.items() if i not in to_copy]
-        if keep_others and not reusable:  # another model or passage size: re-embed kept documents from their text
-            to_embed += [old.stored_document(i)[0] for i in others]
+        if keep_others and not reusable:  # another model, passage size or schema: re-embed kept documents' text
+            to_embed += [old.stored_document(i)[0] if old else older[i] for i in others]
         report.added = sum(1 for d in to_embed if d.id not in old_hashes)
         report.updated = len(to_embed) - report.added
         report.unchanged = sum(1 for i in to_copy if i in given)
@@ -144,7 +147,7 @@ def update_index(data_dir: Path, embedder: Embedder, upserts: list[Document], re
                  passage_tokens: int | None = None) -> BuildReport:
     """Add or replace ``upserts`` and remove the documents with ids in ``removals``; keep everything else."""
     if passage_tokens is None:
-        current = _current(data_dir)
+        current = _current(data_dir)[0]
         passage_tokens = current.info.passage_tokens if current else DEFAULT_PASSAGE_TOKENS
     return _update(data_dir, embedder, upserts, set(removals), True, passage_tokens, None)
 

@@ -91,6 +91,32 @@ class IndexInfo:
     size_bytes: int
 
 
+def _document_of(row: sqlite3.Row) -> Document:
+    return Document(row["id"], row["title"], row["source"], row["format"], row["text"], row["content_hash"],
+                    row["modified"], tuple(json.loads(row["pages"])), tuple(tuple(h) for h in json.loads(row["headings"])))
+
+
+def older_documents(data_dir: Path) -> list[Document]:
+    """The documents of a live build that this version cannot open as an index (made by another schema
+    version), read from its database; [] when there are none or they cannot be read.
+
+    Documents added through the API or the upload page have no file to index again, so a rebuild
+    after an upgrade re-embeds these rather than drop them. The documents table is the one part of
+    the schema every version has kept.
+    """
+    try:
+        db = sqlite3.connect(f"file:{(data_dir / 'current').resolve() / DB_NAME}?mode=ro", uri=True)
+    except (OSError, sqlite3.Error):
+        return []
+    try:
+        db.row_factory = sqlite3.Row
+        return [_document_of(r) for r in db.execute("SELECT * FROM documents ORDER BY rowid")]
+    except (sqlite3.Error, KeyError, IndexError, ValueError, TypeError):
+        return []
+    finally:
+        db.close()
+
+
 def _mapped(file: Path) -> np.ndarray:
     return mapped_view(np.load(file, mmap_mode="r"))
 
@@ -301,9 +327,7 @@ class Store:
         row = self.document(doc_id)
         if row is None:
             raise KeyError(doc_id)
-        doc = Document(row["id"], row["title"], row["source"], row["format"], row["text"], row["content_hash"],
-                       row["modified"], tuple(json.loads(row["pages"])),
-                       tuple(tuple(h) for h in json.loads(row["headings"])))
+        doc = _document_of(row)
         passage_rows = self.query('SELECT id, start, "end" FROM passages WHERE document_id = ? ORDER BY ordinal',
                                   (doc_id,))
         sentences = self.sentences_of([p["id"] for p in passage_rows])

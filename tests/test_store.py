@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import build_index, load_files
+from index.build import build_index, load_files, update_index
+from index.documents import Document, content_hash
 from index.errors import CorruptIndexError, IndexBusyError, ModelMismatchError, NoIndexError
 from index.search import Engine
 from index.store import Store, build_lock
@@ -150,6 +151,29 @@ def test_index_from_another_version_is_refused(data_dir):
     db.close()
     with pytest.raises(CorruptIndexError, match="another version"):
         Store.open(data_dir)
+
+
+def test_a_rebuild_after_an_upgrade_keeps_documents_that_have_no_file(data_dir, embedder):
+    """An index from another schema version cannot be opened, but its documents table can: a document added
+    through the API (no file on disk to index again) is embedded again, not dropped."""
+    import sqlite3
+
+    text = "Năm 2022, Hải Phòng khánh thành cầu Hoàng Văn Thụ dài 2,2 km bắc qua sông Cấm."
+    uploaded = Document("api:cau", "Cầu Hoàng Văn Thụ", "api:cau", "txt", text, content_hash(text))
+    update_index(data_dir, embedder, [uploaded], [])
+    db = sqlite3.connect((data_dir / "current").resolve() / "index.sqlite3")
+    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")  # as an older version left it
+    db.commit()
+    db.close()
+    with pytest.raises(CorruptIndexError, match="another version"):
+        Store.open(data_dir)
+
+    report = build_index(load_files([CORPUS], []), data_dir, embedder)
+
+    store = Store.open(data_dir)
+    assert "api:cau" in store.hashes() and report.documents == len(store.hashes()) == 3
+    answer = Engine(store, embedder).search("Cầu Hoàng Văn Thụ dài bao nhiêu km?").answers[0]
+    assert answer.document_id == "api:cau" and "2,2 km" in answer.text
 
 
 def test_other_model_is_refused(corpus_data_dir):
