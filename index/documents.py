@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import DocumentError
 from .formats import READERS, SUPPORTED_SUFFIXES
+from .text import has_words
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
@@ -73,8 +74,8 @@ def load_document(path: Path, source: str | None = None) -> Document:
     except OSError as exc:
         raise DocumentError(f"{source}: cannot read ({exc.strerror or exc})") from exc
     extracted = READERS[suffix](path)
-    if not extracted.text.strip():
-        raise DocumentError(f"{source}: empty document")
+    if not has_words(extracted.text):
+        raise DocumentError(f"{source}: empty document (no letters or digits)")
     return Document(document_id(source), extracted.title or path.stem, source, suffix.lstrip("."), extracted.text,
                     content_hash(extracted.text), modified, extracted.pages, extracted.headings)
 

@@ -58,6 +58,13 @@ class LexicalIndex:
     def size(self) -> int:
         return int(self.bm25.scores["num_docs"])
 
+    def knows_folded(self, text: str) -> float:
+        """Share of the syllables of ``text`` whose accent-folded form this index holds: near 1 for the
+        collection's language typed without diacritics, low for another language."""
+        syllables = tokens(text)
+        vocabulary = self.bm25.vocab_dict
+        return sum(FOLDED + fold_normalized(s) in vocabulary for s in syllables) / len(syllables) if syllables else 0.0
+
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every row for the query terms (zeros when none of them is known).
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .sentences import Span, paragraphs, split_sentences
+from .text import has_words
 
 TokenCounter = Callable[[str], int]
 _WORD = re.compile(r"\S+")
@@ -82,6 +83,8 @@ def build_passages(text: str, count: TokenCounter, target: int, limit: int) -> l
         sentences: list[Span] = []
         sizes: list[int] = []
         for span in split_sentences(text, para.start, para.end):
+            if not has_words(text[span.start:span.end]):
+                continue  # "***", "---": nothing to answer with, and their vectors sit near every vague question
             n = count(text[span.start:span.end])
             for piece in ([span] if n <= limit else _fit_sentence(text, span, count, limit)):
                 sentences.append(piece)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from .text import fold, fold_normalized, folded_syllables, normalize
+from .text import fold, fold_normalized, folded_syllables, has_diacritics, normalize
 
 _NUMBER = re.compile(r"\d+(?:[.,/]\d+)*|\b(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|"
                      r"vạn|triệu|tỷ|tỉ|nửa|chục)\b", re.IGNORECASE)
@@ -46,12 +46,28 @@ def _matches(pattern: re.Pattern) -> Callable[[str], list[str]]:
 # What each kind of question looks for in a sentence, and the extractor that finds it.
 _EXTRACTORS: dict[str, Callable[[str], list[str]]] = {"time": _matches(_TIME), "number": _matches(_NUMBER),
                                                       "name": _names}
-_KINDS: list[tuple[str, re.Pattern, str]] = [
-    ("time", re.compile(r"\b(khi nào|lúc nào|bao giờ|năm nào|năm bao nhiêu|ngày nào|tháng nào|thế kỷ nào|"
-                        r"thập niên nào|thời điểm nào|thời gian nào|giai đoạn nào|thời kỳ nào|vào năm)\b"), "time"),
-    ("number", re.compile(r"\b(bao nhiêu|mấy|bao lâu|bao xa|bao lớn|bao cao|tỷ lệ|phần trăm|số lượng)\b"), "number"),
-    ("person", re.compile(r"\b(ai|người nào|những ai|vị nào)\b"), "name"),
-    ("place", re.compile(r"\b(ở đâu|nơi nào|chỗ nào|đâu|quốc gia nào|nước nào|thành phố nào|tỉnh nào)\b"), "name"),
+_ASKS: dict[str, tuple[str, ...]] = {  # question words of each kind; "time" first: "năm bao nhiêu" asks a year
+    "time": ("khi nào", "lúc nào", "bao giờ", "năm nào", "năm bao nhiêu", "ngày nào", "tháng nào", "thế kỷ nào",
+             "thập niên nào", "thời điểm nào", "thời gian nào", "giai đoạn nào", "thời kỳ nào", "vào năm"),
+    "number": ("bao nhiêu", "mấy", "bao lâu", "bao xa", "bao lớn", "bao cao", "tỷ lệ", "phần trăm", "số lượng"),
+    "person": ("ai", "người nào", "những ai", "vị nào"),
+    "place": ("ở đâu", "nơi nào", "chỗ nào", "đâu", "quốc gia nào", "nước nào", "thành phố nào", "tỉnh nào"),
+}
+# Typed without diacritics, only question words of two or more syllables stay unambiguous: "ai", "đâu" and
+# "mấy" fold to common words ("ái", "đầu", "máy"), and "bao cao" is far more often "báo cáo" (a report).
+_AMBIGUOUS_FOLDED = frozenset({"bao cao"})
+
+
+def _either(words: Iterable[str]) -> re.Pattern:
+    return re.compile(r"\b(" + "|".join(map(re.escape, words)) + r")\b")
+
+
+_WANTS = {"time": "time", "number": "number", "person": "name", "place": "name"}  # the extractor answering a kind
+# (kind, its question words, the same typed without diacritics, the extractor of what it asks for)
+_KINDS: list[tuple[str, re.Pattern, re.Pattern, str]] = [
+    (kind, _either(words), _either(f for f in map(fold, words) if " " in f and f not in _AMBIGUOUS_FOLDED),
+     _WANTS[kind])
+    for kind, words in _ASKS.items()
 ]
 # The one or two words after a number ("19 địa phương", "7,63 tỷ USD"), where its unit is said.
 _NUMBER_THEN_WORDS = re.compile(r"\d[\d.,]*(?=\s+(\w+)(?:\s+(\w+))?)")
@@ -77,6 +93,7 @@ _FUNCTION_WORDS = frozenset(fold(w) for w in (
     "ai gì nào đâu bao nhiêu khi mấy là của và các những được có trong với cho một đã thì này đó như thế sao "
     "tại vì").split())
 _UNIT = re.compile(r"\b(?:bao nhiêu|mấy)\s+([^\W\d_]+)", re.IGNORECASE)
+_UNIT_FOLDED = re.compile(r"\bbao nhieu\s+([^\W\d_]+)")
 _NOT_UNITS = frozenset({"la", "thi", "va", "con", "nam", "lan"})  # "bao nhiêu là", "mấy năm" says no unit
 
 
@@ -92,8 +109,11 @@ class Expected:
     @classmethod
     def of(cls, question: str) -> "Expected":
         text = normalize(question).lower()
-        kind = next((kind for kind, asks, _ in _KINDS if asks.search(text)), None)
-        unit = m.group(1) if (m := _UNIT.search(text)) and fold(m.group(1)) not in _NOT_UNITS else None
+        plain = not has_diacritics(text)  # "hai phong hop tac voi bao nhieu dia phuong"
+        kind = next((kind for kind, asks, asks_plain, _ in _KINDS if (asks_plain if plain else asks).search(text)),
+                    None)
+        m = (_UNIT_FOLDED if plain else _UNIT).search(text)
+        unit = m.group(1) if m and fold(m.group(1)) not in _NOT_UNITS else None
         asked = folded_terms(text)
         return cls(kind, unit and fold(unit), asked, asked - _FUNCTION_WORDS)
 
@@ -106,7 +126,7 @@ class Expected:
             return 0.0
         if self.unit and self.unit in offered["units"]:
             return 2.0
-        extractor = next(name for kind, _, name in _KINDS if kind == self.kind)
+        extractor = next(name for kind, _, _, name in _KINDS if kind == self.kind)
         return float(any(not frozenset(value.split()) <= self.asked for value in offered[extractor]))
 
     def coverage(self, here: frozenset[str], before: frozenset[str] = frozenset()) -> float:

@@ -23,6 +23,7 @@ _LATE_TONE = re.compile(
     rf"(?<![qQ])([oO](?=[aAeE])|[uU](?=[yY]))(.)([{_TONE_MARKS}])(?![^\W\d_])"
 )
 _WHITESPACE = re.compile(r"\s+")
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _TOKEN = re.compile(r"\d+(?:[.,/]\d+)+|[^\W_]+")
 
 
@@ -76,6 +77,17 @@ def tokens(text: str) -> list[str]:
     thousands separators and decimal commas do not break them into meaningless pieces.
     """
     return syllables(normalize(text).lower())
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` has any letter or digit: "***" or "---" has nothing to index or answer with."""
+    return _LETTER_OR_DIGIT.search(text) is not None
+
+
+def has_diacritics(text: str) -> bool:
+    """Whether normalized ``text`` has any Vietnamese mark or đ: questions are often typed without them."""
+    lower = text.lower()
+    return fold_normalized(lower) != lower
 
 
 def folded_syllables(text: str) -> str:

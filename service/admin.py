@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from index.build import BuildReport
 from index.documents import Document, content_hash, document_id
 from index.errors import HoidapError, IndexBusyError
-from index.text import to_display
+from index.text import has_words, to_display
 
 from .api import ERRORS, Error, Health, engine_of, health_of
 from .security import write_access
@@ -32,10 +32,16 @@ def _not_blank(text: str) -> str:
     return text
 
 
+def _has_words(text: str) -> str:
+    if not has_words(text):
+        raise ValueError("must hold some letters or digits, not only spaces or symbols")
+    return text
+
+
 class NewDocument(BaseModel):
     title: Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_not_blank)]
     text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS, description="plain text"),
-                    AfterValidator(_not_blank)]
+                    AfterValidator(_has_words)]
     source: Annotated[str | None, Field(max_length=1000, description="where the text comes from; the same source "
                                         "replaces the earlier document (default: a new `api:<uuid>`)")] = None
     metadata: Annotated[dict[str, Any] | None, Field(description="accepted, but not stored yet")] = None

@@ -189,6 +189,8 @@ def eval_cmd(
     data_dir: Annotated[Path | None, typer.Option(help="keep the evaluation index here (default: a temporary folder)")] = None,
     model: Model = None,
     backend: Backend = None,
+    without_diacritics: Annotated[bool, typer.Option(
+        "--without-diacritics", help="ask every question with its marks removed, as often typed")] = False,
 ) -> None:
     """Index every paragraph as a document, ask every question, print R@1, R@5, MRR@10, Answer@1, Answer@3."""
     import dataclasses
@@ -205,6 +207,10 @@ def eval_cmd(
 
     started = time.perf_counter()
     documents, questions = load_squad(file)
+    if without_diacritics:
+        from index.text import fold
+
+        questions = [dataclasses.replace(q, text=fold(q.text)) for q in questions]
     with tempfile.TemporaryDirectory(prefix="hoidap-eval-") as tmp:
         target = data_dir or Path(tmp)
         embedder = Embedder(resolve_model_name(model), backend=backend)

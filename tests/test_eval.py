@@ -59,6 +59,13 @@ def test_eval_on_a_hand_made_file(tmp_path):
     rows = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in rows] == ["q1", "q2", "q3"] and all(r["answer_rank"] == 1 for r in rows)
 
+    proc = subprocess.run([HOIDAP, "eval", str(path), "--json", "--report", str(report), "--without-diacritics"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    assert rows[2]["question"] == "song me kong dai bao nhieu km?", "asked as typed without marks"
+    assert json.loads(proc.stdout)["answer_at_1"] == 1.0
+
 
 @pytest.mark.skipif(not XQUAD.exists(), reason="shared/eval/xquad-vi is not beside the project")
 def test_eval_command_on_a_slice_of_xquad(tmp_path):

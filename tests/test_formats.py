@@ -146,6 +146,12 @@ def test_text_in_legacy_encodings(tmp_path, encode):
     assert doc.title == "cu" and doc.pages == () and page_of(doc.pages, 0) is None and section_of(doc.headings, 0) is None
 
 
+def test_a_file_of_symbols_is_an_empty_document(tmp_path):
+    (tmp_path / "sao.txt").write_text("***\n\n---\n", encoding="utf-8")
+    with pytest.raises(DocumentError, match=r"sao\.txt: empty document"):
+        load_document(tmp_path / "sao.txt")
+
+
 def test_empty_docx_is_an_empty_document(tmp_path):
     docx.Document().save(tmp_path / "rong.docx")
     with pytest.raises(DocumentError, match=r"rong\.docx: empty document"):

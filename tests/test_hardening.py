@@ -514,10 +514,10 @@ def test_document_without_source_gets_a_new_one(client: TestClient):
 
 
 @pytest.mark.parametrize("body", [
-    {"title": "a", "text": ""}, {"title": "a", "text": " \n\t "}, {"title": "", "text": "b"},
+    {"title": "a", "text": ""}, {"title": "a", "text": " \n\t "}, {"title": "a", "text": "***"}, {"title": "", "text": "b"},
     {"title": " ", "text": "b"}, {"text": "b"}, {"title": "a"}, {"title": "a", "text": 5},
     {"title": "a", "text": "b", "metadata": [1]}, {"title": "a", "text": "x" * 2_000_001}, ["a", "b"],
-], ids=["empty", "spaces", "no-title", "blank-title", "title-missing", "text-missing", "number", "metadata-list",
+], ids=["empty", "spaces", "symbols", "no-title", "blank-title", "title-missing", "text-missing", "number", "metadata-list",
         "too-long", "array"])
 def test_bad_documents_are_refused(client: TestClient, body):
     assert_error(client.post("/api/v1/documents", json=body), 422, "invalid_request")

@@ -208,3 +208,12 @@ def test_corpus_captions_are_sentences_of_their_own():
     assert captions
     for line in captions:
         assert sentences(line)[-1].endswith(". |")
+
+
+def test_wordless_lines_make_no_passage():
+    """A "***" separator has nothing to answer with, and its vector sits near every vague question."""
+    from index.passages import build_passages
+
+    text = "Hải Phòng hợp tác với 19 địa phương.\n\n***\n\nVốn FDI đạt 7,63 tỷ USD.\n---"
+    passages = build_passages(text, lambda t: len(t.split()) + 2, 100, 200)
+    assert [text[p.start:p.end] for p in passages] == ["Hải Phòng hợp tác với 19 địa phương.", "Vốn FDI đạt 7,63 tỷ USD."]
