@@ -27,8 +27,10 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium chromium-driver; \
 	  else echo "chromium is not installed and this user cannot apt-get it: the browser test will be skipped"; fi; }
 
+# corpus/ is indexed when there is no index this version can serve (none yet, damaged, or from an older
+# version: its documents are embedded again with corpus/).
 index: install
-	@[ -e $(DATA_DIR)/current ] || $(BIN)/hoidap index corpus --data-dir $(DATA_DIR)
+	@$(BIN)/hoidap info --data-dir $(DATA_DIR) >/dev/null 2>&1 || $(BIN)/hoidap index corpus --data-dir $(DATA_DIR)
 
 serve: install index
 	$(BIN)/hoidap serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
