@@ -58,7 +58,7 @@ class LexicalIndex:
     def size(self) -> int:
         return int(self.bm25.scores["num_docs"])
 
-    def knows_folded(self, text: str) -> float:
+    def folded_share(self, text: str) -> float:
         """Share of the syllables of ``text`` whose accent-folded form this index holds: near 1 for the
         collection's language typed without diacritics, low for another language."""
         syllables = tokens(text)

@@ -105,17 +105,18 @@ class Expected:
     unit: str | None
     asked: frozenset[str]  # the question's folded syllables, to tell new values from ones it already names
     terms: frozenset[str]  # the folded syllables the question is about (no question or function words)
+    plain: bool = False  # typed without diacritics ("hai phong hop tac voi bao nhieu dia phuong")
 
     @classmethod
     def of(cls, question: str) -> "Expected":
         text = normalize(question).lower()
-        plain = not has_diacritics(text)  # "hai phong hop tac voi bao nhieu dia phuong"
+        plain = not has_diacritics(text)
         kind = next((kind for kind, asks, asks_plain, _ in _KINDS if (asks_plain if plain else asks).search(text)),
                     None)
         m = (_UNIT_FOLDED if plain else _UNIT).search(text)
         unit = m.group(1) if m and fold(m.group(1)) not in _NOT_UNITS else None
         asked = folded_terms(text)
-        return cls(kind, unit and fold(unit), asked, asked - _FUNCTION_WORDS)
+        return cls(kind, unit and fold(unit), asked, asked - _FUNCTION_WORDS, plain)
 
     def evidence(self, offered: dict[str, list[str]]) -> float:
         """0: nothing of the asked kind; 1: a value the question does not name; 2: a number with the asked unit.

@@ -25,7 +25,7 @@ from .lexical import lexical_terms
 from .question import Expected
 from .results import Answer, Highlight, Result, SearchResponse
 from .store import Store
-from .text import has_diacritics, normalize
+from .text import normalize
 
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 50
@@ -97,7 +97,7 @@ class Candidates:
     sentence_dense: np.ndarray
     sentence_lexical: np.ndarray
     expected: Expected
-    plain: bool  # typed without diacritics (Weights.plain_dense)
+    plain: bool  # typed without diacritics in the collection's language (Weights.plain_dense)
     started: float
     rows: dict[int, sqlite3.Row] = field(default_factory=dict, repr=False)  # position -> sentence row
     cues: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)  # position -> (kind, coverage)
@@ -179,6 +179,7 @@ class Engine:
         lexical_top = np.argpartition(-lexical_all, n - 1)[:n] if 0 < n < lexical_all.size else np.arange(lexical_all.size)
         pool = np.union1d(dense_top[dense_top >= 0], lexical_top[lexical_all[lexical_top] > 0]).astype(np.int64)
         sentence_ids = store.sentence_ids_of(pool)
+        expected = Expected.of(text)
         return Candidates(
             query=query,
             passage_ids=pool,
@@ -188,8 +189,8 @@ class Engine:
             sentence_passage=np.searchsorted(pool, store.sentence_passages[sentence_ids]),
             sentence_dense=store.sentence_vectors_of(sentence_ids) @ q,
             sentence_lexical=store.sentence_terms.scores(terms)[sentence_ids].astype(np.float32),
-            expected=Expected.of(text),
-            plain=not has_diacritics(text) and store.passage_terms.knows_folded(text) >= PLAIN_KNOWN_SHARE,
+            expected=expected,
+            plain=expected.plain and store.passage_terms.folded_share(text) >= PLAIN_KNOWN_SHARE,
             started=started,
         )
 
