@@ -26,8 +26,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,6 +43,7 @@ from index.embeddings import BACKENDS, Embedder, resolve_backend  # noqa: E402
 from index.evaluate import load_squad  # noqa: E402
 from index.search import Engine  # noqa: E402
 from index.store import Store  # noqa: E402
+from served import serve  # noqa: E402
 
 QUESTIONS = [
     "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với bao nhiêu địa phương?",
@@ -107,35 +106,6 @@ def post(conn: http.client.HTTPConnection, question: str) -> bool:
     return response.status == 200
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data_dir: Path, backend: str, port: int, workers: int = 1) -> subprocess.Popen:
-    """``hoidap serve`` with no API keys and no rate limit, ready once /health answers and a search is warm."""
-    import httpx
-
-    env = {k: v for k, v in os.environ.items() if k not in ("HOIDAP_API_KEYS", "HOIDAP_API_KEYS_FILE")}
-    env |= {"HOIDAP_BACKEND": backend, "HOIDAP_RATE_LIMIT": "off"}
-    server = subprocess.Popen([str(ROOT / ".venv/bin/hoidap"), "serve", "--port", str(port), "--data-dir", str(data_dir),
-                               "--workers", str(workers)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with status {server.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    server.terminate()
-    raise SystemExit("the server did not answer /api/v1/health within 120 s")
-
-
 def http_load(port: int, clients: int, requests_each: int) -> tuple[np.ndarray, float, int]:
     """Latencies, requests/s and errors of ``clients`` threads each sending ``requests_each`` searches.
 
@@ -196,8 +166,9 @@ def main() -> None:
             documents += load_squad(XQUAD)[0]
         build_index(documents, data_dir, embedder)
         engine = Engine(Store.open(data_dir), embedder)
-        port = free_port()
-        server = start_server(data_dir, backend, port, args.workers)
+        env = {k: v for k, v in os.environ.items() if k not in ("HOIDAP_API_KEYS", "HOIDAP_API_KEYS_FILE")}
+        server, port = serve(data_dir, env | {"HOIDAP_BACKEND": backend, "HOIDAP_RATE_LIMIT": "off"},
+                             "--workers", str(args.workers))  # no keys, no rate limit
         try:
             http_load(port, 1, len(QUESTIONS))  # warm-up: the server loads its model on first search
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)

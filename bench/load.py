@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,8 +22,9 @@ from pathlib import Path
 
 import httpx
 
+from served import HOIDAP, serve
+
 ROOT = Path(__file__).resolve().parent.parent
-HOIDAP = Path(sys.executable).parent / "hoidap"
 KEY = "bench-load-key"
 QUESTIONS = [
     "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với bao nhiêu địa phương?",
@@ -37,12 +36,6 @@ QUESTIONS = [
     "Hải Phòng kết nghĩa với thành phố nào của Nhật Bản?",
     "Lễ hội Hoa Phượng đỏ có ý nghĩa gì?",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -85,21 +78,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="hoidap-load-"))
     data = tmp / "data"
     subprocess.run([HOIDAP, "index", ROOT / "corpus", "--data-dir", data], check=True, capture_output=True)
-    port = free_port()
-    env = {"HOIDAP_API_KEYS": KEY, "HOIDAP_RATE_LIMIT": "off", "PATH": str(HOIDAP.parent)}
-    server = subprocess.Popen([HOIDAP, "serve", "--port", str(port), "--data-dir", data], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, port = serve(data, {"HOIDAP_API_KEYS": KEY, "HOIDAP_RATE_LIMIT": "off", "PATH": str(HOIDAP.parent)})
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            sys.exit("the server did not become ready")
         before = httpx.get(f"{base}/api/v1/health").json()
         latencies: list[float] = []
         errors: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -48,6 +49,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_serving(url: str, running: Callable[[], bool], seconds: float = 120) -> None:
+    """Return once ``url``'s health check answers 200; fail the test if ``running()`` turns false or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if not running() or time.monotonic() > deadline:
+            pytest.fail(f"the app at {url} did not start serving")
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def live_url(corpus_data_dir: Path):
     """The app over corpus/ served by a real uvicorn in a background thread, ready once its health check answers."""
@@ -58,17 +73,9 @@ def live_url(corpus_data_dir: Path):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("the app did not start serving")
-        time.sleep(0.2)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        wait_until_serving(url, thread.is_alive)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

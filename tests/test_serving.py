@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
-from .conftest import QUESTION_19, ROOT, free_port
+from .conftest import QUESTION_19, ROOT, free_port, wait_until_serving
 
 QUESTIONS = [QUESTION_19, "Vốn FDI thu hút giai đoạn 2010 - 2015 là bao nhiêu?", "hai phong hop tac voi bao nhieu dia phuong"]
 
@@ -53,10 +52,7 @@ def test_a_session_works_on_every_worker(corpus_data_dir: Path, tmp_path: Path):
                               stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while not _answers(f"{url}/api/v1/health"):
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.3)
+        wait_until_serving(url, lambda: server.poll() is None)
         # a new connection for each request ("Connection: close"): the workers take turns accepting them
         with httpx.Client(base_url=url, follow_redirects=True, headers={"Connection": "close"}) as browser:
             signed_in = browser.post("/admin/login", data={"password": env["HOIDAP_ADMIN_PASSWORD"]})
@@ -68,9 +64,3 @@ def test_a_session_works_on_every_worker(corpus_data_dir: Path, tmp_path: Path):
         server.terminate()
         server.wait(timeout=30)
 
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
