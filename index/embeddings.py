@@ -112,7 +112,10 @@ class OnnxEncoder:
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """Ids as the model sees them: cut to ``max_seq_length`` before the special tokens, as transformers does."""
         ids = []
-        for encoding in self.tokenizer.encode_batch(texts, add_special_tokens=False):
+        # one text (a question) is encoded here: encode_batch would hand it to a thread pool and back
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False) if len(texts) > 1 \
+            else [self.tokenizer.encode(t, add_special_tokens=False) for t in texts]
+        for encoding in encodings:
             encoding.truncate(self.room)
             ids.append(self.tokenizer.post_process(encoding).ids)
         return ids

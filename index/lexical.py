@@ -15,7 +15,7 @@ import bm25s
 import numpy as np
 
 from .arrays import mapped_view, runs
-from .text import fold_normalized, tokens
+from .text import fold_normalized, syllables
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
 
@@ -23,11 +23,12 @@ FOLDED = "~"  # prefix of the folded namespace
 K1, B = 1.2, 0.75
 
 
-def lexical_terms(text: str) -> list[str]:
-    """The terms of ``text``: syllables, adjacent-syllable bigrams, and both again accent-folded."""
-    syllables = tokens(text)
-    folded = [fold_normalized(s) for s in syllables]  # tokens are normalized already
-    terms = syllables + [f"{a}_{b}" for a, b in zip(syllables, syllables[1:])]
+def lexical_terms(matched: str) -> list[str]:
+    """The terms of text in :func:`index.text.normalize`'s form: syllables, adjacent-syllable bigrams,
+    and both again accent-folded."""
+    words = syllables(matched.lower())
+    folded = [fold_normalized(s) for s in words]
+    terms = words + [f"{a}_{b}" for a, b in zip(words, words[1:])]
     terms += [FOLDED + f for f in folded] + [f"{FOLDED}{a}_{b}" for a, b in zip(folded, folded[1:])]
     return terms
 
@@ -39,18 +40,29 @@ class LexicalIndex:
         self.bm25 = bm25
 
     @classmethod
-    def build(cls, texts: list[str]) -> "LexicalIndex":
-        bm25 = bm25s.BM25(k1=K1, b=B)
-        # an empty term keeps bm25s happy with texts that have no terms at all (a lone "|" caption end)
-        bm25.index([lexical_terms(t) or [""] for t in texts], show_progress=False)
-        return cls(bm25)
+    def build(cls, *corpora: list[str]) -> list["LexicalIndex"]:
+        """One index per corpus of normalized texts, all numbering terms alike: a question's terms
+        are then looked up once (:meth:`ids`) for every index, and loaded indexes share one vocabulary."""
+        vocabulary: dict[str, int] = {"": 0}  # the one term of a text without any (a lone "|" caption end)
+        corpora_ids = [[[vocabulary.setdefault(t, len(vocabulary)) for t in lexical_terms(text)] or [0]
+                        for text in texts] for texts in corpora]
+        indexes = []
+        for ids in corpora_ids:
+            bm25 = bm25s.BM25(k1=K1, b=B)
+            bm25.index((ids, vocabulary), show_progress=False)
+            indexes.append(cls(bm25))
+        return indexes
 
     def save(self, folder: Path) -> None:
         self.bm25.save(str(folder), show_progress=False)
 
     @classmethod
-    def load(cls, folder: Path) -> "LexicalIndex":
-        bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+    def load(cls, folder: Path, vocabulary: dict[str, int] | None = None) -> "LexicalIndex":
+        """The index in ``folder``, memory-mapped; ``vocabulary`` is that of an index built with it
+        (:meth:`build`), shared rather than read again."""
+        bm25 = bm25s.BM25.load(str(folder), mmap=True, load_vocab=vocabulary is None, show_progress=False)
+        if vocabulary is not None:
+            bm25.vocab_dict = vocabulary
         bm25.scores = {k: mapped_view(v) if isinstance(v, np.ndarray) else v for k, v in bm25.scores.items()}
         return cls(bm25)
 
@@ -58,22 +70,47 @@ class LexicalIndex:
     def size(self) -> int:
         return int(self.bm25.scores["num_docs"])
 
-    def folded_share(self, text: str) -> float:
-        """Share of the syllables of ``text`` whose accent-folded form this index holds: near 1 for the
-        collection's language typed without diacritics, low for another language."""
-        syllables = tokens(text)
-        vocabulary = self.bm25.vocab_dict
-        return sum(FOLDED + fold_normalized(s) in vocabulary for s in syllables) / len(syllables) if syllables else 0.0
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        return self.bm25.vocab_dict
 
-    def scores(self, terms: list[str]) -> np.ndarray:
-        """BM25 score of every row for the query terms (zeros when none of them is known).
+    def ids(self, terms: list[str]) -> np.ndarray:
+        """The ids of the terms this vocabulary knows (the others match nothing)."""
+        vocabulary = self.bm25.vocab_dict
+        return np.array([vocabulary[t] for t in terms if t in vocabulary], dtype=np.int64)
+
+    def folded_share(self, matched: str) -> float:
+        """Share of the syllables of normalized text whose accent-folded form this index holds: near 1
+        for the collection's language typed without diacritics, low for another language."""
+        words = syllables(matched.lower())
+        vocabulary = self.bm25.vocab_dict
+        return sum(FOLDED + fold_normalized(s) in vocabulary for s in words) / len(words) if words else 0.0
+
+    def scores(self, ids: np.ndarray) -> np.ndarray:
+        """BM25 score of every row for the query terms' ``ids`` (zeros when there are none).
 
         The sum of the terms' precomputed postings, as ``bm25s.BM25.get_scores_from_ids`` computes it,
         but in one ``bincount`` over all the terms' postings rather than an ``np.add.at`` per term:
         a question has dozens of terms (syllables, bigrams, folded forms), so this is several times faster.
         """
-        ids = np.asarray(self.bm25.get_tokens_ids(terms), dtype=np.int64)
+        postings = runs(*self._spans(ids))
         matrix = self.bm25.scores
-        postings = runs(matrix["indptr"][ids], matrix["indptr"][ids + 1])
         return np.bincount(matrix["indices"][postings], weights=matrix["data"][postings],
                            minlength=self.size).astype(np.float32)
+
+    def holding(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Which of ``rows`` (ascending) hold which term: booleans of shape (len(rows), len(ids)), read
+        from the postings rather than from each row's text."""
+        starts, ends = self._spans(ids)
+        term_of = np.repeat(np.arange(ids.size), ends - starts)
+        found = self.bm25.scores["indices"][runs(starts, ends)]
+        at = np.minimum(np.searchsorted(rows, found), max(rows.size - 1, 0))
+        hit = rows[at] == found if rows.size else np.zeros(0, dtype=bool)
+        held = np.zeros((rows.size, ids.size), dtype=bool)
+        held[at[hit], term_of[hit]] = True
+        return held
+
+    def _spans(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each term's postings start and end in the score matrix."""
+        indptr = self.bm25.scores["indptr"]
+        return indptr[ids], indptr[ids + 1]

@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable
 
-from .text import fold, fold_normalized, folded_syllables, has_diacritics, normalize
+import numpy as np
+
+from .text import fold, fold_normalized, folded_syllables, has_diacritics
 
 _NUMBER = re.compile(r"\d+(?:[.,/]\d+)*|\b(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|"
                      r"vạn|triệu|tỷ|tỉ|nửa|chục)\b", re.IGNORECASE)
@@ -108,15 +110,16 @@ class Expected:
     plain: bool = False  # typed without diacritics ("hai phong hop tac voi bao nhieu dia phuong")
 
     @classmethod
-    def of(cls, question: str) -> "Expected":
-        text = normalize(question).lower()
+    def of(cls, matched: str) -> "Expected":
+        """What the question ``matched``, in :func:`index.text.normalize`'s form, expects."""
+        text = matched.lower()
         plain = not has_diacritics(text)
         kind = next((kind for kind, asks, asks_plain, _ in _KINDS if (asks_plain if plain else asks).search(text)),
                     None)
         m = (_UNIT_FOLDED if plain else _UNIT).search(text)
-        unit = m.group(1) if m and fold(m.group(1)) not in _NOT_UNITS else None
-        asked = folded_terms(text)
-        return cls(kind, unit and fold(unit), asked, asked - _FUNCTION_WORDS, plain)
+        unit = fold_normalized(m.group(1)) if m else None
+        asked = frozenset(folded_syllables(text).split())
+        return cls(kind, None if unit in _NOT_UNITS else unit, asked, asked - _FUNCTION_WORDS, plain)
 
     def evidence(self, offered: dict[str, list[str]]) -> float:
         """0: nothing of the asked kind; 1: a value the question does not name; 2: a number with the asked unit.
@@ -130,13 +133,15 @@ class Expected:
         extractor = next(name for kind, _, _, name in _KINDS if kind == self.kind)
         return float(any(not frozenset(value.split()) <= self.asked for value in offered[extractor]))
 
-    def coverage(self, here: frozenset[str], before: frozenset[str] = frozenset()) -> float:
-        """Share of the question's content words in a sentence or the one before it (their :func:`folded_terms`)."""
+    def coverage(self, held: np.ndarray, passage_of: np.ndarray) -> np.ndarray:
+        """Share of the question's content words (:attr:`terms`) in each sentence or the one before it.
+
+        ``held[i, k]`` says whether sentence ``i`` holds content word ``k`` (words no sentence holds may
+        be left out); ``passage_of[i]`` is its passage, whose sentences come in a row, in text order.
+        """
         if not self.terms:
-            return 0.0
-        return len(self.terms & (here | before)) / len(self.terms)
-
-
-def folded_terms(matched: str) -> frozenset[str]:
-    """The accent-folded syllables and numbers of normalized text, as a set."""
-    return frozenset(folded_syllables(matched).split())
+            return np.zeros(len(held), dtype=np.float32)
+        before = np.zeros_like(held)
+        same = passage_of[1:] == passage_of[:-1]
+        before[1:][same] = held[:-1][same]
+        return ((held | before).sum(axis=1) / len(self.terms)).astype(np.float32)

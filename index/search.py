@@ -21,7 +21,7 @@ import numpy as np
 
 from .embeddings import Embedder
 from .errors import ModelMismatchError, QueryError
-from .lexical import lexical_terms
+from .lexical import FOLDED, lexical_terms
 from .question import Expected
 from .results import Answer, Highlight, Result, SearchResponse
 from .store import Store
@@ -85,7 +85,7 @@ class Candidates:
     """Everything known about one question's candidate passages and their sentences (aligned arrays).
 
     Sentences are held by id; the text of those that can become answers is fetched when ranking,
-    and kept here with its answer cues, so ranking the same candidates again costs nothing.
+    and kept here with their kind evidence, so ranking the same candidates again costs nothing.
     """
 
     query: str
@@ -96,11 +96,12 @@ class Candidates:
     sentence_passage: np.ndarray  # index into passage_ids
     sentence_dense: np.ndarray
     sentence_lexical: np.ndarray
+    sentence_coverage: np.ndarray  # the question's content words in it or the sentence before (Expected.coverage)
     expected: Expected
     plain: bool  # typed without diacritics in the collection's language (Weights.plain_dense)
     started: float
     rows: dict[int, sqlite3.Row] = field(default_factory=dict, repr=False)  # position -> sentence row
-    cues: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)  # position -> (kind, coverage)
+    evidence: dict[int, float] = field(default_factory=dict, repr=False)  # position -> Expected.evidence
 
 
 def check_query(query: str) -> str:
@@ -158,8 +159,8 @@ class Engine:
         started = time.perf_counter()
         text = check_query(query)
         q = self.embedder.encode([text], "query")[0]
-        terms = lexical_terms(text)
         store = self.store
+        terms = store.term_ids(lexical_terms(text))
         allowed = store.passage_ids_where(**vars(filters)) if filters else None
         lexical_all = store.passage_terms.scores(terms)
         if allowed is not None:
@@ -179,16 +180,19 @@ class Engine:
         lexical_top = np.argpartition(-lexical_all, n - 1)[:n] if 0 < n < lexical_all.size else np.arange(lexical_all.size)
         pool = np.union1d(dense_top[dense_top >= 0], lexical_top[lexical_all[lexical_top] > 0]).astype(np.int64)
         sentence_ids = store.sentence_ids_of(pool)
+        sentence_passage = np.searchsorted(pool, store.sentence_passages[sentence_ids])
         expected = Expected.of(text)
+        content = store.term_ids([FOLDED + t for t in expected.terms])
         return Candidates(
             query=query,
             passage_ids=pool,
             passage_dense=store.passage_vectors_of(pool) @ q,
             passage_lexical=lexical_all[pool].astype(np.float32),
             sentence_ids=sentence_ids,
-            sentence_passage=np.searchsorted(pool, store.sentence_passages[sentence_ids]),
+            sentence_passage=sentence_passage,
             sentence_dense=store.sentence_vectors_of(sentence_ids) @ q,
-            sentence_lexical=store.sentence_terms.scores(terms)[sentence_ids].astype(np.float32),
+            sentence_lexical=store.sentence_terms.scores(terms)[sentence_ids],
+            sentence_coverage=expected.coverage(store.sentence_terms.holding(content, sentence_ids), sentence_passage),
             expected=expected,
             plain=expected.plain and store.passage_terms.folded_share(text) >= PLAIN_KNOWN_SHARE,
             started=started,
@@ -205,33 +209,31 @@ class Engine:
                    + w.passage_sentence * best_sentence)
         order = np.argsort(-passage, kind="stable")[:top_k]
         sentence = own + w.sentence_passage * _minmax(passage)[c.sentence_passage]
-        shown = np.flatnonzero(np.isin(c.sentence_passage, order))  # only their sentences become answers
-        sentence[shown] += self._answer_cues(c, shown) @ np.array([w.sentence_kind, w.sentence_coverage], np.float32)
-        return self._response(c, order, passage, sentence, top_k)
+        is_shown = np.zeros(len(c.passage_ids), dtype=bool)
+        is_shown[order] = True
+        shown = np.flatnonzero(is_shown[c.sentence_passage])  # only their sentences become answers
+        sentence[shown] += w.sentence_kind * self._evidence(c, shown) + w.sentence_coverage * c.sentence_coverage[shown]
+        return self._response(c, order, is_shown, passage, sentence, top_k)
 
-    def _answer_cues(self, c: Candidates, shown: np.ndarray) -> np.ndarray:
-        """Kind evidence and coverage (:class:`Expected`) of the sentences at positions ``shown``, as (n, 2).
-
-        Done only for sentences that can become answers, from forms stored at index time; a passage's
-        sentences are consecutive positions, so the one before a sentence in its passage is the previous one.
-        """
-        missing = [j for j in shown.tolist() if j not in c.rows]
+    def _evidence(self, c: Candidates, shown: np.ndarray) -> np.ndarray:
+        """:meth:`Expected.evidence` of the sentences at positions ``shown``, from the answer offers stored
+        with them at index time; worked out only for sentences that can become answers."""
+        positions: list[int] = shown.tolist()
+        missing = [j for j in positions if j not in c.rows]
         if missing:
             fetched = self.store.sentences([int(c.sentence_ids[j]) for j in missing])
             c.rows.update({j: fetched[int(c.sentence_ids[j])] for j in missing})
-        terms = {j: frozenset(c.rows[j]["folded"].split()) for j in shown.tolist() if j not in c.cues}
-        for j in terms:
-            same_passage = j and c.sentence_passage[j - 1] == c.sentence_passage[j]
-            before = terms[j - 1] if same_passage else frozenset()  # a shown passage's sentences are all shown
-            c.cues[j] = (c.expected.evidence(json.loads(c.rows[j]["offers"])), c.expected.coverage(terms[j], before))
-        return np.array([c.cues[j] for j in shown.tolist()], dtype=np.float32).reshape(-1, 2)
+        for j in positions:
+            if j not in c.evidence:
+                c.evidence[j] = c.expected.evidence(json.loads(c.rows[j]["offers"]))
+        return np.array([c.evidence[j] for j in positions], dtype=np.float32)
 
-    def _response(self, c: Candidates, order: np.ndarray, passage: np.ndarray, sentence: np.ndarray,
-                  top_k: int) -> SearchResponse:
+    def _response(self, c: Candidates, order: np.ndarray, is_shown: np.ndarray, passage: np.ndarray,
+                  sentence: np.ndarray, top_k: int) -> SearchResponse:
         """Answers are the best sentences of the shown passages; each passage marks its answers and its best."""
         rows = self.store.passages(c.passage_ids[order].tolist())
         ranked = np.argsort(-sentence, kind="stable")
-        in_shown: list[int] = ranked[np.isin(c.sentence_passage[ranked], order)].tolist()
+        in_shown: list[int] = ranked[is_shown[c.sentence_passage[ranked]]].tolist()
         passage_of: list[int] = c.sentence_passage.tolist()
         answers = []
         for j in in_shown[:top_k]:

@@ -9,7 +9,8 @@ Layout of a data directory::
     builds/<name>/sentences.npy     sentence vectors, row = sentence id (only ever re-scored, never searched)
     builds/<name>/sentence_passages.npy   the passage id of each sentence id (ascending: a passage's
                                     sentences are one run), so a search finds them without SQL
-    builds/<name>/passages.bm25/    BM25 over passages, row = passage id (and sentences.bm25/)
+    builds/<name>/passages.bm25/    BM25 over passages, row = passage id (and sentences.bm25/, which numbers
+                                    terms alike: one vocabulary is loaded for both)
     .lock                           held by the one build that may run at a time
 
 A build writes a new folder and only then points ``current`` at it, so a crash at any moment
@@ -41,10 +42,10 @@ from .lexical import LexicalIndex
 from .passages import Passage
 from .question import offers
 from .sentences import Span
-from .text import folded_syllables, normalize
+from .text import normalize
 from .vectors import build_vector_index, choose_kind, open_index, save
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DB_NAME = "index.sqlite3"
 PASSAGE_INDEX = "passages.faiss"
 PASSAGE_VECTORS = "passages.npy"
@@ -65,7 +66,7 @@ CREATE TABLE passages (
 CREATE TABLE sentences (
     id INTEGER PRIMARY KEY, passage_id INTEGER NOT NULL REFERENCES passages(id),
     document_id TEXT NOT NULL REFERENCES documents(id), start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    text TEXT NOT NULL, page INTEGER, section TEXT, folded TEXT NOT NULL, offers TEXT NOT NULL);
+    text TEXT NOT NULL, page INTEGER, section TEXT, offers TEXT NOT NULL);
 CREATE INDEX passages_by_document ON passages(document_id, ordinal);
 CREATE INDEX sentences_by_passage ON sentences(passage_id);
 """
@@ -173,10 +174,9 @@ class IndexWriter:
             self.passage_texts.append(normalize(doc.text[p.start:p.end]))
             for s in p.sentences:
                 matched = normalize(doc.text[s.start:s.end])
-                self.db.execute("INSERT INTO sentences VALUES (?,?,?,?,?,?,?,?,?,?)",
+                self.db.execute("INSERT INTO sentences VALUES (?,?,?,?,?,?,?,?,?)",
                                 (sid, pid + ordinal, doc.id, s.start, s.end, doc.text[s.start:s.end],
-                                 page_of(doc.pages, s.start), section_of(doc.headings, s.start),
-                                 folded_syllables(matched), offers(matched)))
+                                 page_of(doc.pages, s.start), section_of(doc.headings, s.start), offers(matched)))
                 self.sentence_texts.append(matched)
                 self.sentence_passages.append(pid + ordinal)
                 sid += 1
@@ -198,8 +198,9 @@ class IndexWriter:
         self.db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in self.meta.items()])
         self.db.commit()
         self.db.close()
-        LexicalIndex.build(self.passage_texts).save(self.tmp / PASSAGE_TERMS)
-        LexicalIndex.build(self.sentence_texts).save(self.tmp / SENTENCE_TERMS)
+        passage_terms, sentence_terms = LexicalIndex.build(self.passage_texts, self.sentence_texts)
+        passage_terms.save(self.tmp / PASSAGE_TERMS)
+        sentence_terms.save(self.tmp / SENTENCE_TERMS)
         final = self.tmp.with_name(self.name)
         self.tmp.rename(final)
         current = self.data_dir / "current"
@@ -237,7 +238,7 @@ class Store:
             self.sentence_vectors = _mapped(path / SENTENCE_VECTORS)
             self.sentence_passages = _mapped(path / SENTENCE_PASSAGES)
             self.passage_terms = LexicalIndex.load(path / PASSAGE_TERMS)
-            self.sentence_terms = LexicalIndex.load(path / SENTENCE_TERMS)
+            self.sentence_terms = LexicalIndex.load(path / SENTENCE_TERMS, self.passage_terms.vocabulary)
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
             self.info = IndexInfo(path, meta["model"], int(meta["dimension"]), int(meta["normalization_version"]),
                                   int(meta["passage_tokens"]), meta["built_at"], meta["documents"],
@@ -310,11 +311,15 @@ class Store:
                     np.searchsorted(self.sentence_passages, ids, "right"))
 
     def sentences(self, ids: list[int]) -> dict[int, sqlite3.Row]:
-        """Sentences by id: offsets, text as written, page and section, folded syllables and answer offers."""
+        """Sentences by id: offsets, text as written, page and section, and answer offers."""
         marks = ",".join("?" * len(ids))
-        rows = self.query(f'SELECT id, passage_id, start, "end", text, page, section, folded, offers FROM sentences '
+        rows = self.query(f'SELECT id, passage_id, start, "end", text, page, section, offers FROM sentences '
                           f"WHERE id IN ({marks})", ids)
         return {r["id"]: r for r in rows}
+
+    def term_ids(self, terms: list[str]) -> np.ndarray:
+        """Ids of the known ``terms`` in the one vocabulary both lexical indexes number terms by."""
+        return self.passage_terms.ids(terms)
 
     def passage_vectors_of(self, ids: np.ndarray | list[int]) -> np.ndarray:
         return np.asarray(self.passage_vectors[np.asarray(ids, dtype=np.int64)])

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from index.lexical import LexicalIndex, lexical_terms
-from index.question import Expected, folded_terms, offers
+from index.lexical import FOLDED, LexicalIndex, lexical_terms
+from index.question import Expected, offers
 from index.text import normalize
 from tests.conftest import QUESTION_19
 
@@ -19,17 +19,25 @@ def test_terms_hold_syllables_bigrams_and_folded_forms():
 
 
 def test_exact_tones_rank_above_folded_matches():
-    index = LexicalIndex.build(["Hai phòng họp lớn", "Hải Phòng là thành phố cảng"])
-    exact = index.scores(lexical_terms("Hải Phòng"))
+    [index] = LexicalIndex.build(["Hai phòng họp lớn", "Hải Phòng là thành phố cảng"])
+    exact = index.scores(index.ids(lexical_terms("Hải Phòng")))
     assert exact[1] > exact[0] > 0, "both fold to 'hai phong'; the right tones win"
-    folded = index.scores(lexical_terms("hai phong"))
+    folded = index.scores(index.ids(lexical_terms("hai phong")))
     assert folded[0] > 0 and folded[1] > 0
 
 
 def test_unknown_terms_score_zero():
-    index = LexicalIndex.build(["Hải Phòng", "Hà Nội"])
-    assert not np.any(index.scores(lexical_terms("xyzzy")))
-    assert not np.any(index.scores([]))
+    [index] = LexicalIndex.build(["Hải Phòng", "Hà Nội"])
+    assert not np.any(index.scores(index.ids(lexical_terms("xyzzy"))))
+    assert not np.any(index.scores(index.ids([])))
+
+
+def test_indexes_built_together_number_terms_alike():
+    """Passages and sentences share one vocabulary, so a question's terms are looked up once for both."""
+    passages, sentences = LexicalIndex.build(["Hải Phòng. Hà Nội."], ["Hải Phòng.", "Hà Nội."])
+    ids = passages.ids(lexical_terms("hà nội"))
+    assert passages.vocabulary is sentences.vocabulary
+    assert passages.scores(ids)[0] > 0 and sentences.scores(ids).tolist()[0] == 0 < sentences.scores(ids)[1]
 
 
 @pytest.mark.parametrize("question,answer", [
@@ -53,7 +61,8 @@ def test_hybrid_fuses_both_retrievers(engine):
     c = engine.candidates(QUESTION_19)
     assert len(c.passage_ids) == len(c.passage_dense) == len(c.passage_lexical)
     assert c.passage_lexical.max() > 0 and np.all(c.passage_dense > 0)
-    assert len(c.sentence_ids) == len(c.sentence_dense) == len(c.sentence_lexical) == len(c.sentence_passage)
+    assert len(c.sentence_ids) == len(c.sentence_dense) == len(c.sentence_lexical) == len(c.sentence_passage) \
+        == len(c.sentence_coverage)
 
 
 @pytest.mark.parametrize("question,kind", [
@@ -96,12 +105,25 @@ def test_offers_keep_the_words_after_every_number():
 
 
 def test_coverage_counts_the_questions_content_words_here_or_just_before():
-    who = Expected.of("Ai là thủ quân lớn tuổi nhất chơi trong trận Super Bowl?")
-    assert "ai" not in who.terms and "la" not in who.terms, "question and function words do not count"
-    restated = folded_terms("Anh ấy là thủ quân lớn tuổi nhất chơi trong trận Super Bowl.")
-    assert who.coverage(restated) == 1.0
-    named = folded_terms("Kỷ lục trước đó do John Elway nắm giữ.")
-    assert who.coverage(named) == 0.0
-    assert who.coverage(named, before=restated) == 1.0, "the sentence before says what this one is about"
-    assert Expected.of("ai la thu quan lon tuoi nhat").coverage(restated) == 1.0, "typed without accents"
-    assert Expected.of("Ai là ai?").coverage(restated) == 0.0, "nothing to cover"
+    named = "Kỷ lục trước đó do John Elway nắm giữ."
+    restated = "Anh ấy là thủ quân lớn tuổi nhất chơi trong trận Super Bowl."
+    [index] = LexicalIndex.build([normalize(t) for t in (named, restated, named)])
+    passage_of = np.array([0, 1, 1])  # the second "named" follows "restated" in its passage
+
+    def coverage(question: str) -> list[float]:
+        expected = Expected.of(question)
+        held = index.holding(index.ids([FOLDED + t for t in expected.terms]), np.arange(3))
+        return expected.coverage(held, passage_of).tolist()
+
+    who = "Ai là thủ quân lớn tuổi nhất chơi trong trận Super Bowl?"
+    assert "ai" not in Expected.of(who).terms and "la" not in Expected.of(who).terms, "question words do not count"
+    assert coverage(who) == [0.0, 1.0, 1.0], "the sentence before says what this one is about"
+    assert coverage("ai la thu quan lon tuoi nhat") == [0.0, 1.0, 1.0], "typed without accents"
+    assert coverage("Ai là thủ quân của Broncos?") == pytest.approx([0, 2 / 3, 2 / 3]), "a word no sentence holds counts"
+    assert coverage("Ai là ai?") == [0.0, 0.0, 0.0], "nothing to cover"
+
+
+def test_holding_reads_the_postings_of_the_rows_asked_for():
+    [index] = LexicalIndex.build(["hải phòng", "hà nội", "hải phòng và hà nội"])
+    held = index.holding(index.ids(["~hai", "~noi", "~xyzzy"]), np.array([1, 2]))
+    assert held.tolist() == [[False, True], [True, True]], "an unknown term has no column"
