@@ -86,31 +86,41 @@ class LexicalIndex:
         vocabulary = self.bm25.vocab_dict
         return sum(FOLDED + fold_normalized(s) in vocabulary for s in words) / len(words) if words else 0.0
 
-    def scores(self, ids: np.ndarray) -> np.ndarray:
-        """BM25 score of every row for the query terms' ``ids`` (zeros when there are none).
+    def scores(self, ids: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score for the query terms' ``ids`` of every row, or of ``rows`` (ascending) only; zeros
+        where no term is held.
 
         The sum of the terms' precomputed postings, as ``bm25s.BM25.get_scores_from_ids`` computes it,
         but in one ``bincount`` over all the terms' postings rather than an ``np.add.at`` per term:
         a question has dozens of terms (syllables, bigrams, folded forms), so this is several times faster.
+        Scoring only some rows spares an array the size of the whole index on every query.
         """
         postings = runs(*self._spans(ids))
         matrix = self.bm25.scores
-        return np.bincount(matrix["indices"][postings], weights=matrix["data"][postings],
-                           minlength=self.size).astype(np.float32)
+        found = matrix["indices"][postings]
+        if rows is None:
+            return np.bincount(found, weights=matrix["data"][postings], minlength=self.size).astype(np.float32)
+        at, hit = _among(found, rows)
+        return np.bincount(at[hit], weights=matrix["data"][postings[hit]], minlength=rows.size).astype(np.float32)
 
     def holding(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Which of ``rows`` (ascending) hold which term: booleans of shape (len(rows), len(ids)), read
         from the postings rather than from each row's text."""
         starts, ends = self._spans(ids)
-        term_of = np.repeat(np.arange(ids.size), ends - starts)
-        found = self.bm25.scores["indices"][runs(starts, ends)]
-        at = np.minimum(np.searchsorted(rows, found), max(rows.size - 1, 0))
-        hit = rows[at] == found if rows.size else np.zeros(0, dtype=bool)
+        at, hit = _among(self.bm25.scores["indices"][runs(starts, ends)], rows)
         held = np.zeros((rows.size, ids.size), dtype=bool)
-        held[at[hit], term_of[hit]] = True
+        held[at[hit], np.repeat(np.arange(ids.size), ends - starts)[hit]] = True
         return held
 
     def _spans(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where each term's postings start and end in the score matrix."""
         indptr = self.bm25.scores["indptr"]
         return indptr[ids], indptr[ids + 1]
+
+
+def _among(found: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each posting's row in ``found``: its position in ``rows`` (ascending), and whether it is there."""
+    if not rows.size:
+        return np.zeros(found.size, dtype=np.int64), np.zeros(found.size, dtype=bool)
+    at = np.minimum(np.searchsorted(rows, found), rows.size - 1)
+    return at, rows[at] == found

@@ -191,7 +191,7 @@ class Engine:
             sentence_ids=sentence_ids,
             sentence_passage=sentence_passage,
             sentence_dense=store.sentence_vectors_of(sentence_ids) @ q,
-            sentence_lexical=store.sentence_terms.scores(terms)[sentence_ids],
+            sentence_lexical=store.sentence_terms.scores(terms, sentence_ids),
             sentence_coverage=expected.coverage(store.sentence_terms.holding(content, sentence_ids), sentence_passage),
             expected=expected,
             plain=expected.plain and store.passage_terms.folded_share(text) >= PLAIN_KNOWN_SHARE,

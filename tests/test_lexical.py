@@ -40,6 +40,14 @@ def test_indexes_built_together_number_terms_alike():
     assert passages.scores(ids)[0] > 0 and sentences.scores(ids).tolist()[0] == 0 < sentences.scores(ids)[1]
 
 
+def test_scoring_some_rows_gives_their_scores_of_all_rows():
+    [index] = LexicalIndex.build(["hải phòng", "hà nội", "hải phòng và hà nội", "đà nẵng"])
+    ids = index.ids(lexical_terms("hà nội hải phòng"))
+    everything = index.scores(ids)
+    assert index.scores(ids, np.array([1, 2, 3])).tolist() == everything[[1, 2, 3]].tolist()
+    assert everything[3] == 0 and index.scores(ids, np.array([], dtype=np.int64)).size == 0
+
+
 @pytest.mark.parametrize("question,answer", [
     (ACCENTLESS_19, "19 địa phương"),
     ("hai phong hop tac voi bao nhieu dia phuong", "19 địa phương"),  # the README's example, short
