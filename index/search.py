@@ -8,9 +8,7 @@ tuning call the same two steps, so what is measured is what users get.
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -24,7 +22,7 @@ from .errors import ModelMismatchError, QueryError
 from .lexical import FOLDED, lexical_terms
 from .question import Expected
 from .results import Answer, Highlight, Result, SearchResponse
-from .store import Store
+from .store import ShownPassage, Store
 from .text import normalize
 
 MAX_QUERY_CHARS = 1000
@@ -84,8 +82,8 @@ class Filters:
 class Candidates:
     """Everything known about one question's candidate passages and their sentences (aligned arrays).
 
-    Sentences are held by id; the text of those that can become answers is fetched when ranking,
-    and kept here with their kind evidence, so ranking the same candidates again costs nothing.
+    Sentences are held by id; the passages that can be shown are fetched when ranking, with their
+    sentences, and kept here with those sentences' kind evidence, so ranking again costs nothing.
     """
 
     query: str
@@ -100,8 +98,8 @@ class Candidates:
     expected: Expected
     plain: bool  # typed without diacritics in the collection's language (Weights.plain_dense)
     started: float
-    rows: dict[int, sqlite3.Row] = field(default_factory=dict, repr=False)  # position -> sentence row
-    evidence: dict[int, float] = field(default_factory=dict, repr=False)  # position -> Expected.evidence
+    shown: dict[int, ShownPassage] = field(default_factory=dict, repr=False)  # passage id -> what is shown of it
+    evidence: dict[int, float] = field(default_factory=dict, repr=False)  # sentence id -> Expected.evidence
 
 
 def check_query(query: str) -> str:
@@ -212,51 +210,60 @@ class Engine:
         is_shown = np.zeros(len(c.passage_ids), dtype=bool)
         is_shown[order] = True
         shown = np.flatnonzero(is_shown[c.sentence_passage])  # only their sentences become answers
-        sentence[shown] += w.sentence_kind * self._evidence(c, shown) + w.sentence_coverage * c.sentence_coverage[shown]
-        return self._response(c, order, is_shown, passage, sentence, top_k)
+        passages = self._shown(c, c.passage_ids[order].tolist())
+        sentence[shown] += w.sentence_kind * self._evidence(c, passages, shown) \
+            + w.sentence_coverage * c.sentence_coverage[shown]
+        return self._response(c, order, is_shown, passages, passage, sentence, top_k)
 
-    def _evidence(self, c: Candidates, shown: np.ndarray) -> np.ndarray:
-        """:meth:`Expected.evidence` of the sentences at positions ``shown``, from the answer offers stored
-        with them at index time; worked out only for sentences that can become answers."""
-        positions: list[int] = shown.tolist()
-        missing = [j for j in positions if j not in c.rows]
+    def _shown(self, c: Candidates, ids: list[int]) -> dict[int, ShownPassage]:
+        """The passages ``ids`` as shown, fetched once per candidates (ranking them again reuses them)."""
+        missing = [i for i in ids if i not in c.shown]
         if missing:
-            fetched = self.store.sentences([int(c.sentence_ids[j]) for j in missing])
-            c.rows.update({j: fetched[int(c.sentence_ids[j])] for j in missing})
-        for j in positions:
-            if j not in c.evidence:
-                c.evidence[j] = c.expected.evidence(json.loads(c.rows[j]["offers"]))
-        return np.array([c.evidence[j] for j in positions], dtype=np.float32)
+            c.shown.update(self.store.passages(missing))
+        return {i: c.shown[i] for i in ids}
 
-    def _response(self, c: Candidates, order: np.ndarray, is_shown: np.ndarray, passage: np.ndarray,
-                  sentence: np.ndarray, top_k: int) -> SearchResponse:
+    def _evidence(self, c: Candidates, passages: dict[int, ShownPassage], shown: np.ndarray) -> np.ndarray:
+        """:meth:`Expected.evidence` of the sentences at positions ``shown``, from the answer offers stored
+        with them at index time: worked out only for sentences that can become answers."""
+        evidence = []
+        for j in shown.tolist():
+            sentence_id = int(c.sentence_ids[j])
+            if sentence_id not in c.evidence:
+                p = passages[int(c.passage_ids[c.sentence_passage[j]])]
+                c.evidence[sentence_id] = c.expected.evidence(p.sentences[sentence_id].offers)
+            evidence.append(c.evidence[sentence_id])
+        return np.array(evidence, dtype=np.float32)
+
+    def _response(self, c: Candidates, order: np.ndarray, is_shown: np.ndarray, passages: dict[int, ShownPassage],
+                  passage: np.ndarray, sentence: np.ndarray, top_k: int) -> SearchResponse:
         """Answers are the best sentences of the shown passages; each passage marks its answers and its best."""
-        rows = self.store.passages(c.passage_ids[order].tolist())
         ranked = np.argsort(-sentence, kind="stable")
         in_shown: list[int] = ranked[is_shown[c.sentence_passage[ranked]]].tolist()
         passage_of: list[int] = c.sentence_passage.tolist()
+        sentence_ids: list[int] = c.sentence_ids.tolist()
+        passage_ids: list[int] = c.passage_ids.tolist()
         answers = []
         for j in in_shown[:top_k]:
-            s, p = c.rows[j], rows[c.rows[j]["passage_id"]]
-            answers.append(Answer(text=s["text"], score=float(sentence[j]), document_id=p["document_id"],
-                                  title=p["title"], source=p["source"], passage_id=s["passage_id"],
-                                  sentence_id=s["id"], start=s["start"], end=s["end"], page=s["page"],
-                                  section=s["section"]))
+            p = passages[passage_ids[passage_of[j]]]
+            s = p.sentences[sentence_ids[j]]
+            answers.append(Answer(text=p.text_of(s), score=float(sentence[j]), document_id=p.document_id,
+                                  title=p.title, source=p.source, passage_id=p.id, sentence_id=s.id, start=s.start,
+                                  end=s.end, page=s.page, section=s.section))
         marked = set(in_shown[:top_k])
         best_of: dict[int, int] = {}
         for j in in_shown:
             best_of.setdefault(passage_of[j], j)
         results = []
         for i in order.tolist():
-            p = rows[int(c.passage_ids[i])]
-            highlights = [
-                Highlight(start=c.rows[j]["start"] - p["start"], end=c.rows[j]["end"] - p["start"],
-                          score=float(sentence[j]), best=bool(answers) and j == in_shown[0])
-                for j in sorted(j for j in marked | {best_of[i]} if passage_of[j] == i)
-            ] if i in best_of else []
-            results.append(Result(document_id=p["document_id"], title=p["title"], source=p["source"],
-                                  passage_id=p["id"], score=float(passage[i]), text=p["text"], start=p["start"],
-                                  end=p["end"], highlights=highlights, page=p["page"], section=p["section"]))
+            p = passages[passage_ids[i]]
+            highlights = []
+            for j in sorted(j for j in marked | {best_of[i]} if passage_of[j] == i) if i in best_of else []:
+                s = p.sentences[sentence_ids[j]]
+                highlights.append(Highlight(start=s.start - p.start, end=s.end - p.start, score=float(sentence[j]),
+                                            best=bool(answers) and j == in_shown[0]))
+            results.append(Result(document_id=p.document_id, title=p.title, source=p.source, passage_id=p.id,
+                                  score=float(passage[i]), text=p.text, start=p.start, end=p.end,
+                                  highlights=highlights, page=p.page, section=p.section))
         took = (time.perf_counter() - c.started) * 1000
         return SearchResponse(query=c.query, answers=answers, results=results, took_ms=round(took, 2))
 

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from index.errors import NoIndexError
 from index.results import SearchResponse
 from index.search import MAX_QUERY_CHARS, MAX_TOP_K, Engine, Filters
 
-from .security import read_access
+from .security import bearer, read_access
 
 router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(read_access)])
 health_router = APIRouter(prefix="/api/v1", tags=["api"])
 
+Model = TypeVar("Model", bound=BaseModel)
 MAX_OFFSET = 2**63 - 1  # SQLite integers are 64-bit: a larger offset would be a 500, not an empty page
 EXAMPLE_QUESTION = "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với bao nhiêu địa phương?"
 
@@ -113,11 +117,47 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-@router.post("/search", response_model=SearchResponse, responses=ERRORS)
+class SearchRoute(APIRoute):
+    """``POST /search`` as FastAPI documents it, answered without FastAPI's per-request dependency solving.
+
+    Solving the router's access dependency and the body parameter costs about 0.2 ms of an 8 ms search
+    on 2 cores (timed in a live server). This route awaits the same :func:`read_access` itself and
+    validates the body from its bytes with pydantic-core in one call; failures raise the exceptions
+    FastAPI raises, so they are answered in the same JSON error shape.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            await read_access(request, await bearer(request))
+            return await endpoint(request, json_body(request.headers.get("content-type", ""), await request.body(),
+                                                     SearchRequest))
+
+        return handle
+
+
+def json_body(content_type: str, body: bytes, model: type[Model]) -> Model:
+    """``body`` validated as ``model``; a body that is not JSON, or not a valid one, is a 422 that says so."""
+    media = content_type.partition(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise RequestValidationError([{"type": "content_type", "loc": ("body",),
+                                       "msg": "send the body as JSON, with Content-Type: application/json"}])
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]) \
+            from None
+
+
 async def search(request: Request, body: SearchRequest) -> Response:
     """Answer a question: ranked answer sentences (best first) and the passages they come from."""
     request.state.query = body.query  # for the access log, if HOIDAP_LOG_QUERIES allows
     return as_json(await run_search(request, engine_of(request), body.query, body.top_k, body.filters()))
+
+
+router.add_api_route("/search", search, methods=["POST"], response_model=SearchResponse, responses=ERRORS,
+                     route_class_override=SearchRoute)
 
 
 @router.get("/search", response_model=SearchResponse, responses=ERRORS)

@@ -210,8 +210,9 @@ def test_oversized_body_is_refused_before_reading(client: TestClient):
                          ids=["none", "wrong", "empty", "basic", "no-scheme", "longer", "non-ascii"])
 def test_reading_needs_a_key_when_keys_are_configured(client: TestClient, authorization):
     headers = {"Authorization": authorization} if authorization is not None else {}
-    for url in ("/api/v1/search?q=abc", "/api/v1/documents"):
-        r = TestClient(client.app).get(url, headers=headers)  # without the module client's key
+    keyless = TestClient(client.app)  # without the module client's key
+    for r in (keyless.get("/api/v1/search?q=abc", headers=headers), keyless.get("/api/v1/documents", headers=headers),
+              keyless.post("/api/v1/search", json={"query": "abc"}, headers=headers)):  # POST checks keys itself
         assert_error(r, 401, "unauthorized")
         assert r.headers["www-authenticate"] == "Bearer"
 
