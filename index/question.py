@@ -9,7 +9,6 @@ when this one only says "he" or "the company". Small, general priors, not a read
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable
@@ -75,9 +74,9 @@ _KINDS: list[tuple[str, re.Pattern, re.Pattern, str]] = [
 _NUMBER_THEN_WORDS = re.compile(r"\d[\d.,]*(?=\s+(\w+)(?:\s+(\w+))?)")
 
 
-def offers(matched: str) -> str:
-    """What a sentence offers an answer, worked out once at index time and stored with it (JSON):
-    for each extractor the values found, folded, and the words that follow its numbers.
+def offers(matched: str) -> dict[str, list[str]]:
+    """What a sentence offers an answer, worked out once at index time and stored with it: for each
+    extractor the values found, folded, and the words that follow its numbers.
 
     ``matched`` is the sentence in :func:`index.text.normalize`'s form. Searching then only compares
     these with the question (:meth:`Expected.evidence`), instead of running every pattern over every
@@ -86,7 +85,7 @@ def offers(matched: str) -> str:
     found: dict[str, list[str]] = {name: [folded_syllables(x) for x in extract(matched)]
                                    for name, extract in _EXTRACTORS.items()}
     units = {w for m in _NUMBER_THEN_WORDS.finditer(fold_normalized(matched)) for w in m.groups() if w}
-    return json.dumps(found | {"units": sorted(units)}, ensure_ascii=False, separators=(",", ":"))
+    return found | {"units": sorted(units)}
 
 
 # Question words and the commonest function words (folded): they say how a question is asked, not

@@ -1,6 +1,5 @@
 """Lexical matching: syllables, bigrams, accent folding; and what kind of answer a question wants."""
 
-import json
 
 import numpy as np
 import pytest
@@ -89,8 +88,8 @@ def test_answer_kind(question, kind):
 
 
 def offered(sentence: str) -> dict[str, list[str]]:
-    """What the index stores of a sentence for answer cues, decoded as a search reads it."""
-    return json.loads(offers(normalize(sentence)))
+    """What the index stores of a sentence for answer cues."""
+    return offers(normalize(sentence))
 
 
 def test_evidence_wants_something_new_of_the_kind():
