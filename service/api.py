@@ -127,6 +127,8 @@ class SearchRoute(APIRoute):
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        if [d.dependency for d in self.dependencies] != [read_access]:  # a new one would be silently skipped
+            raise RuntimeError(f"SearchRoute awaits read_access only, not {self.dependencies}")
         endpoint = self.endpoint
 
         async def handle(request: Request) -> Response:
