@@ -1,10 +1,10 @@
-"""The index on disk: a SQLite database of documents, passages and sentences beside FAISS vector indexes.
+"""The index on disk: a SQLite database of documents and passages (with their sentences) beside FAISS vector indexes.
 
 Layout of a data directory::
 
     current -> builds/<name>        the live build (a symlink, replaced atomically)
-    builds/<name>/index.sqlite3     documents, passages (each with what a search shows of its sentences),
-                                    sentences (offsets), metadata
+    builds/<name>/index.sqlite3     documents, passages (each with its sentences: offsets, page, section,
+                                    answer offers), metadata
     builds/<name>/passages.faiss    the passage vector index (exact or approximate by size: index.vectors)
     builds/<name>/passages.npy      passage vectors, row = passage id (memory-mapped; exact re-scoring)
     builds/<name>/sentences.npy     sentence vectors, row = sentence id (only ever re-scored, never searched)
@@ -65,11 +65,7 @@ CREATE TABLE passages (
     id INTEGER PRIMARY KEY, document_id TEXT NOT NULL REFERENCES documents(id), ordinal INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, page INTEGER, section TEXT,
     sentences TEXT NOT NULL);
-CREATE TABLE sentences (
-    id INTEGER PRIMARY KEY, passage_id INTEGER NOT NULL REFERENCES passages(id),
-    document_id TEXT NOT NULL REFERENCES documents(id), start INTEGER NOT NULL, "end" INTEGER NOT NULL);
 CREATE INDEX passages_by_document ON passages(document_id, ordinal);
-CREATE INDEX sentences_by_passage ON sentences(passage_id);
 """
 
 
@@ -169,11 +165,9 @@ class IndexWriter:
                          json.dumps(doc.pages), json.dumps(doc.headings, ensure_ascii=False)))
         pid, sid = self.counts["passages"], self.counts["sentences"]
         for ordinal, p in enumerate(passages):
-            shown = []  # what a search shows of each sentence (ShownSentence), kept with the passage
+            shown = []  # each sentence as a search shows it (ShownSentence), kept with its passage
             for s in p.sentences:
                 matched = normalize(doc.text[s.start:s.end])
-                self.db.execute("INSERT INTO sentences VALUES (?,?,?,?,?)",
-                                (sid, pid + ordinal, doc.id, s.start, s.end))
                 shown.append((sid, s.start, s.end, page_of(doc.pages, s.start), section_of(doc.headings, s.start),
                               offers(matched)))
                 self.sentence_texts.append(matched)
@@ -253,6 +247,15 @@ class ShownPassage(NamedTuple):
         return self.text[sentence.start - self.start:sentence.end - self.start]
 
 
+_SHOWN = """SELECT p.id, p.document_id, d.title, d.source, p.start, p."end", p.text, p.page, p.section, p.sentences
+            FROM passages p JOIN documents d ON d.id = p.document_id"""
+
+
+def _shown(row: sqlite3.Row) -> ShownPassage:
+    """A row of :data:`_SHOWN`; its sentences keep their stored (text) order."""
+    return ShownPassage(*tuple(row)[:9], {s[0]: ShownSentence(*s) for s in json.loads(row[9])})
+
+
 class Store:
     """Read side of one build; safe to share between threads (one SQLite connection per thread)."""
 
@@ -307,11 +310,11 @@ class Store:
         """Passages by id with their document's title and source and their sentences: everything a search
         shows of them, in one row each (a query costs ~0.1 ms of SQLite's own work after the encoder ran)."""
         marks = ",".join("?" * len(ids))
-        rows = self.query(f"""SELECT p.id, p.document_id, d.title, d.source, p.start, p."end", p.text, p.page,
-                                     p.section, p.sentences
-                              FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})""",
-                          ids)
-        return {r[0]: ShownPassage(*tuple(r)[:9], {s[0]: ShownSentence(*s) for s in json.loads(r[9])}) for r in rows}
+        return {p.id: p for p in map(_shown, self.query(f"{_SHOWN} WHERE p.id IN ({marks})", ids))}
+
+    def passages_of(self, doc_id: str) -> list["ShownPassage"]:
+        """A document's passages in text order, as :meth:`passages` gives them."""
+        return [_shown(r) for r in self.query(f"{_SHOWN} WHERE p.document_id = ? ORDER BY p.ordinal", (doc_id,))]
 
     def passage_ids_where(self, source_prefix: str | None = None, formats: tuple[str, ...] = (),
                           modified_after: float | None = None, modified_before: float | None = None) -> np.ndarray:
@@ -332,11 +335,6 @@ class Store:
         rows = self.query("SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id"
                           + (" WHERE " + " AND ".join(where) if where else ""), params)
         return np.array([r[0] for r in rows], dtype=np.int64)
-
-    def sentences_of(self, passage_ids: list[int]) -> list[sqlite3.Row]:
-        marks = ",".join("?" * len(passage_ids))
-        return self.query(f'SELECT id, passage_id, start, "end" FROM sentences '
-                          f"WHERE passage_id IN ({marks}) ORDER BY id", passage_ids)
 
     def sentence_ids_of(self, passage_ids: np.ndarray) -> np.ndarray:
         """Ids of the sentences of ``passage_ids`` (ascending), in passage then text order, without SQL."""
@@ -359,14 +357,10 @@ class Store:
         row = self.document(doc_id)
         if row is None:
             raise KeyError(doc_id)
-        doc = _document_of(row)
-        passage_rows = self.query('SELECT id, start, "end" FROM passages WHERE document_id = ? ORDER BY ordinal',
-                                  (doc_id,))
-        sentences = self.sentences_of([p["id"] for p in passage_rows])
-        passages = [Passage(p["start"], p["end"], tuple(Span(s["start"], s["end"]) for s in sentences
-                                                        if s["passage_id"] == p["id"])) for p in passage_rows]
-        return (doc, passages, self.passage_vectors_of([p["id"] for p in passage_rows]),
-                self.sentence_vectors_of([s["id"] for s in sentences]))
+        shown = self.passages_of(doc_id)
+        passages = [Passage(p.start, p.end, tuple(Span(s.start, s.end) for s in p.sentences.values())) for p in shown]
+        return (_document_of(row), passages, self.passage_vectors_of([p.id for p in shown]),
+                self.sentence_vectors_of([s.id for p in shown for s in p.sentences.values()]))
 
     def hashes(self) -> dict[str, str]:
         """Document id → content hash, in index order: what an incremental build compares against."""

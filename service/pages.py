@@ -19,6 +19,7 @@ from index.errors import QueryError
 from index.results import Highlight, SearchResponse
 from index.search import MAX_TOP_K, Filters
 from index.sentences import paragraphs
+from index.store import ShownSentence
 
 from .api import Question, run_search
 
@@ -51,20 +52,20 @@ def passage_segments(text: str, highlights: list[Highlight]) -> list[Segment]:
     return out
 
 
-def document_paragraphs(text: str, sentences: list, marked: set[int]) -> list[list[Segment]]:
+def document_paragraphs(text: str, sentences: list[ShownSentence], marked: set[int]) -> list[list[Segment]]:
     """The whole document as paragraphs of segments; sentences in ``marked`` are highlighted."""
-    spans = sorted(sentences, key=lambda s: s["start"])
+    spans = sorted(sentences, key=lambda s: s.start)
     out = []
     for para in paragraphs(text):
         segs: list[Segment] = []
         at = para.start
         for s in spans:
-            if s["start"] < para.start or s["end"] > para.end or s["id"] not in marked:
+            if s.start < para.start or s.end > para.end or s.id not in marked:
                 continue
-            if s["start"] > at:
-                segs.append(Segment(text[at:s["start"]]))
-            segs.append(Segment(text[s["start"]:s["end"]], marked=True, sentence_id=s["id"]))
-            at = s["end"]
+            if s.start > at:
+                segs.append(Segment(text[at:s.start]))
+            segs.append(Segment(text[s.start:s.end], marked=True, sentence_id=s.id))
+            at = s.end
         if at < para.end:
             segs.append(Segment(text[at:para.end]))
         out.append(segs)
@@ -124,7 +125,7 @@ def document_page(request: Request, doc_id: str, q: str = "",
     doc = engine.store.document(doc_id)
     if doc is None:
         raise HTTPException(404, "Không tìm thấy tài liệu này.")
-    sentences = engine.store.query('SELECT id, start, "end" FROM sentences WHERE document_id = ?', (doc_id,))
+    sentences = [s for p in engine.store.passages_of(doc_id) for s in p.sentences.values()]
     marked = set(s or [])
     paras = document_paragraphs(doc["text"], sentences, marked)
     first = next((seg.sentence_id for para in paras for seg in para if seg.marked), None)
