@@ -1,6 +1,6 @@
 """Where a question's time goes: the encoder alone, the search entry point, and the HTTP API.
 
-    .venv/bin/python bench/latency.py [--backend onnx-int8] [--runs 10] [--block 80] [--workers 1]
+    .venv/bin/python bench/latency.py [--backend onnx-int8] [--runs 20] [--block 80] [--workers 1]
 
 For 30 fixed Vietnamese questions (about corpus/ and general ones), after a warm-up:
 (a) the model encoding one question with the chosen backend: the floor every path pays;
@@ -17,7 +17,9 @@ in one phase: (a), (b) and (c) take turns, each answering the 30 questions in a 
 times; the 1- and 8-client loads of (d) alternate in blocks (1, 8, 8, 1, 1, 8), and their
 requests/s are the medians of the blocks. Each path is timed in its steady state, as a client that
 keeps asking sees it. (Taking the three paths question by question instead gave the same ratios:
-each path then starts cold, the encoder too.)
+each path then starts cold, the encoder too.) Twenty turns rather than ten average more of the drift into
+each median: four runs of twenty gave one-client ratios of 1.40-1.45, where thirteen runs of ten had
+spread over 1.33-1.59. A run takes about 50 s.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def http_load(port: int, clients: int, requests_each: int) -> tuple[np.ndarray, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=BACKENDS, default=None, help="default: $HOIDAP_BACKEND, else Embedder's")
-    parser.add_argument("--runs", type=int, default=10, help="timed passes over the 30 questions for (a), (b), (c)")
+    parser.add_argument("--runs", type=int, default=20, help="timed passes over the 30 questions for (a), (b), (c)")
     parser.add_argument("--block", type=int, default=80, help="requests in each load block, shared by its clients")
     parser.add_argument("--workers", type=int, default=1, help="worker processes of the server")
     args = parser.parse_args()
