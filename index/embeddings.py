@@ -23,7 +23,8 @@ from .errors import ModelLoadError
 DEFAULT_MODEL = MODEL_NAME
 BACKENDS = ("torch", "onnx", "onnx-int8")
 # int8 encodes a question about 4x faster than torch on 2 cores (5.5-6 ms against 22.5, bench/latency.py)
-# and scores within 0.001 of its XQuAD-vi Answer@1 (0.8168 against 0.8176; fp32 onnx: 0.8176).
+# and scores within 0.005 of its XQuAD-vi Answer@1 (0.8109 against 0.8151 with pooled sentence vectors,
+# 0.8168 against 0.8176 with encoded ones; onnx fp32 gives torch's figures).
 DEFAULT_BACKEND = "onnx-int8"
 # Padded tokens in one ONNX batch. Measured on XQuAD-vi paragraphs and sentences (2 cores): 512 ran
 # fastest, 2048 about 30 % slower, 8192 (32 x 256) slower still and 1.5 GB heavier.
@@ -109,41 +110,58 @@ class OnnxEncoder:
     def token_count(self, text: str) -> int:
         return len(self.tokenizer.encode(text).ids)
 
-    def token_ids(self, texts: list[str]) -> list[list[int]]:
-        """Ids as the model sees them: cut to ``max_seq_length`` before the special tokens, as transformers does."""
-        ids = []
+    def _encodings(self, texts: list[str]) -> list["Encoding"]:  # noqa: F821
+        """Tokens as the model sees them: cut to ``max_seq_length`` before the special tokens, as transformers does."""
         # one text (a question) is encoded here: encode_batch would hand it to a thread pool and back
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False) if len(texts) > 1 \
             else [self.tokenizer.encode(t, add_special_tokens=False) for t in texts]
         for encoding in encodings:
             encoding.truncate(self.room)
-            ids.append(self.tokenizer.post_process(encoding).ids)
-        return ids
+        return [self.tokenizer.post_process(e) for e in encodings]
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """L2-normalized float32 vectors; batches of similar length, run concurrently on every core.
+        """L2-normalized float32 vectors; batches of similar length, run concurrently on every core."""
+        return self._encode([e.ids for e in self._encodings(texts)], None, batch_size)[0]
+
+    def encode_spans(self, texts: list[str], spans: list[list[tuple[int, int]]],
+                     batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors of ``texts`` and of the character ``spans`` of each, from one pass per text
+        (:func:`span_weights` says which tokens a span averages)."""
+        encodings = self._encodings(texts)
+        weights = [span_weights(e.offsets, s) for e, s in zip(encodings, spans)]
+        return self._encode([e.ids for e in encodings], weights, batch_size)
+
+    def _encode(self, ids: list[list[int]], weights: list[np.ndarray] | None,
+                batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of the token ``ids``, and of the spans that ``weights`` pool in each (none if None).
 
         A batch holds at most ``batch_size`` texts and ``MAX_BATCH_TOKENS`` padded tokens (one text
         at least): attention takes memory in the square of the length, and small batches stay in cache.
         """
-        ids = self.token_ids(texts)
         batches: list[list[int]] = []
         for i in sorted(range(len(ids)), key=lambda i: -len(ids[i])):  # longest first: a batch's first sets its width
             if not batches or len(batches[-1]) == batch_size \
                     or len(ids[batches[-1][0]]) * (len(batches[-1]) + 1) > MAX_BATCH_TOKENS:
                 batches.append([])
             batches[-1].append(i)
-        vectors = np.zeros((len(texts), self._dimension), np.float32)
+
+        def run(batch: list[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+            return self._run([ids[i] for i in batch], None if weights is None else [weights[i] for i in batch])
+
         if len(batches) <= 1:
-            parts = [self._run([ids[i] for i in batch]) for batch in batches]
+            parts = [run(batch) for batch in batches]
         else:  # ONNX Runtime releases the GIL: one single-threaded call per core beats one wide call
             with ThreadPoolExecutor(min(self.workers, len(batches))) as pool:
-                parts = list(pool.map(lambda batch: self._run([ids[i] for i in batch]), batches))
-        for batch, part in zip(batches, parts):
-            vectors[batch] = part
-        return vectors
+                parts = list(pool.map(run, batches))
+        vectors = np.zeros((len(ids), self._dimension), np.float32)
+        span_vectors = [np.zeros((0, self._dimension), np.float32)] * (len(ids) + 1)  # in text order, after one empty
+        for batch, (pooled, pooled_spans) in zip(batches, parts):
+            vectors[batch] = pooled
+            for i, part in zip(batch, pooled_spans):
+                span_vectors[i + 1] = part
+        return vectors, np.concatenate(span_vectors)
 
-    def _run(self, rows: list[list[int]]) -> np.ndarray:
+    def _run(self, rows: list[list[int]], weights: list[np.ndarray] | None) -> tuple[np.ndarray, list[np.ndarray]]:
         width = max(len(r) for r in rows)
         ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -152,9 +170,28 @@ class OnnxEncoder:
             mask[n, : len(row)] = 1
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        counted = mask[..., None].astype(np.float32)
+        pooled = (hidden * counted).sum(axis=1) / np.maximum(counted.sum(axis=1), 1e-9)
+        spans = [] if weights is None else [_unit(w @ h[: w.shape[1]]) for w, h in zip(weights, hidden)]
+        return _unit(pooled), spans
+
+
+def span_weights(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> np.ndarray:
+    """Row ``k`` averages the tokens of span ``k``: those whose last character lies inside it.
+
+    A word's token carries the space before it ("▁Phòng" covers " Phòng"), so its first character
+    may lie before the span; special tokens cover no character and belong to no span. A span no
+    token falls in (none does in practice) gets the mean of all tokens, the text's own vector.
+    """
+    at = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    inside = (at[:, 1] > at[:, 0]) & (at[:, 1] > bounds[:, :1]) & (at[:, 1] <= bounds[:, 1:])
+    inside[~inside.any(axis=1)] = True
+    return (inside / inside.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 class Embedder:
@@ -225,6 +262,28 @@ class Embedder:
             vectors = self.model.encode(prefixed, batch_size=batch_size, normalize_embeddings=True,
                                         convert_to_numpy=True, show_progress_bar=False)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_spans(self, texts: list[str], spans: list[list[tuple[int, int]]], kind: str = "passage",
+                     batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of ``texts`` as :meth:`encode` gives them, and of the character ``spans`` of each
+        (``[(start, end), ...]`` per text, in order) pooled from the same pass ("late chunking").
+
+        A span's vector is the mean of its tokens' vectors, which saw the whole text: one encoding
+        instead of one per span, at about half the cost of encoding the spans apart.
+        """
+        prompt = self.prompts.get(kind, "")
+        prefixed = [prompt + t for t in texts]
+        shifted = [[(a + len(prompt), b + len(prompt)) for a, b in text_spans] for text_spans in spans]
+        if isinstance(self.model, OnnxEncoder):
+            return self.model.encode_spans(prefixed, shifted, batch_size)
+        tokens = self.model.encode(prefixed, batch_size=batch_size, output_value="token_embeddings",
+                                   show_progress_bar=False)
+        offsets = self.model.tokenizer(prefixed, return_offsets_mapping=True, truncation=True,
+                                       max_length=self.max_tokens)["offset_mapping"]
+        vectors = [_unit(t.float().numpy().mean(axis=0)) for t in tokens]
+        pooled = [span_weights(o, s) @ t.float().numpy() for o, s, t in zip(offsets, shifted, tokens)]
+        return (np.array(vectors, np.float32).reshape(-1, self.dimension),
+                _unit(np.concatenate([np.zeros((0, self.dimension), np.float32), *pooled])))
 
     def token_count(self, text: str, kind: str = "passage") -> int:
         """Tokens the model would see for ``text``, prompt and special tokens included."""

@@ -9,7 +9,7 @@ import pytest
 
 from index.build import build_index, load_files
 from index.convert_e5 import ensure_default_model
-from index.embeddings import DEFAULT_BACKEND, Embedder, OnnxEncoder
+from index.embeddings import DEFAULT_BACKEND, Embedder, OnnxEncoder, span_weights
 from index.errors import ModelLoadError
 from index.onnx_export import FILES, ONNX_DIR, write_atomically
 from index.search import Engine
@@ -70,6 +70,51 @@ def test_long_text_is_cut_like_torch(onnx_embedder, torch_embedder):
     assert onnx_embedder.token_count(long) > 1000
     cosine = float(onnx_embedder.encode([long])[0] @ torch_embedder.encode([long])[0])
     assert cosine > MIN_COSINE[onnx_embedder.backend]
+
+
+def _passages_of(sentences: list[str], size: int) -> tuple[list[str], list[list[tuple[int, int]]]]:
+    """Passages of ``size`` consecutive sentences joined by a space, with each sentence's span in its passage."""
+    texts, spans = [], []
+    for i in range(0, len(sentences), size):
+        text, at = "", []
+        for sentence in sentences[i:i + size]:
+            text += " " if text else ""
+            at.append((len(text), len(text) + len(sentence)))
+            text += sentence
+        texts.append(text)
+        spans.append(at)
+    return texts, spans
+
+
+def test_pooled_span_vectors(onnx_embedder, torch_embedder):
+    """Late chunking: the passages' vectors are encode's, and each sentence's vector is pooled from the
+    passage's pass: close to the sentence encoded alone, and the same on every backend."""
+    texts, spans = _passages_of(SENTENCES, 3)
+    vectors, pooled = onnx_embedder.encode_spans(texts, spans)
+    assert pooled.shape == (len(SENTENCES), 384) and pooled.dtype == np.float32
+    np.testing.assert_allclose(vectors, onnx_embedder.encode(texts), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(pooled, axis=1), 1.0, atol=1e-5)
+    alone = (pooled * onnx_embedder.encode(SENTENCES)).sum(axis=1)
+    assert alone.min() > 0.85, alone  # measured 0.90-0.997: the passage around them pulls them a little
+    cosines = pooled @ onnx_embedder.encode(SENTENCES).T
+    passage = np.arange(len(SENTENCES)) // 3
+    elsewhere = np.where(passage[:, None] != passage[None, :], cosines, -1).max(axis=1)
+    assert (np.diag(cosines) > elsewhere).all(), "nearer its own sentence than any of another passage"
+    torch_vectors, torch_pooled = torch_embedder.encode_spans(texts, spans)
+    assert (pooled * torch_pooled).sum(axis=1).min() > MIN_COSINE[onnx_embedder.backend]
+    np.testing.assert_allclose(torch_vectors, torch_embedder.encode(texts), atol=1e-5)
+
+
+def test_span_weights_take_a_token_by_its_last_character(onnx_embedder):
+    text = "passage: Hải Phòng. Nó có 19 địa phương."
+    encoding = onnx_embedder.model.tokenizer.encode(text)
+    first, second = (9, 19), (20, len(text))
+    weights = span_weights(encoding.offsets, [first, second, (5, 5)])
+    tokens = [[t for t, w in zip(encoding.tokens, row) if w > 0] for row in weights]
+    assert tokens[0] == ["▁Hải", "▁Phòng", "."]
+    assert tokens[1][0] == "▁Nó" and tokens[1][-1] == "." and "</s>" not in tokens[1]  # "▁Nó" covers " Nó"
+    assert len(tokens[2]) == len(encoding.tokens), "a span without tokens gets the whole text's mean"
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
 
 
 def test_export_is_cached(onnx_embedder):
