@@ -1,6 +1,7 @@
 """Indexing throughput: passages/s of ``build_index`` against the encoder alone, and peak memory.
 
     .venv/bin/python bench/indexing.py [--passages 5000] [--raw-passages 1000] [--backend onnx]
+                                       [--sentence-vectors encoded pooled]
 
 The corpus is made, not found: the 240 paragraphs of XQuAD-vi (48 Wikipedia articles translated
 into Vietnamese, ``xquad-r.vi.json``, which gives each paragraph's sentences) written as one text file
@@ -9,11 +10,12 @@ every later copy each paragraph's sentences are shuffled (seeded), so most passa
 but not in content: vocabulary and lengths are those of 240 real paragraphs. The output says how
 many passage texts are distinct.
 
-``build_index`` counts tokens, splits passages and sentences, embeds both (each passage's sentences
-too, so about twice the text of the passages alone) and writes the index. The raw line encodes the
+``build_index`` counts tokens, splits passages and sentences, embeds both and writes the index, once
+for each kind of sentence vectors, into a fresh index: "encoded" encodes each passage's sentences apart
+too (about twice the text of the passages alone), "pooled" pools them from the passage's pass. The raw line encodes the
 same passage texts with ``Embedder.encode`` (or a seeded random sample of them, ``--raw-passages``).
 Peak memory is the process's maximum resident set (``getrusage``), which only grows: read each line
-as the peak up to then. The default run takes about 4 minutes with onnx-int8 on 2 cores; torch is
+as the peak up to then. The default run takes about 7 minutes with onnx-int8 on 2 cores; torch is
 several times slower (use ``--passages 1000``).
 """
 
@@ -33,7 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from index.build import DEFAULT_PASSAGE_TOKENS, build_index, load_files, split_document  # noqa: E402
+from index.build import (DEFAULT_PASSAGE_TOKENS, SENTENCE_VECTORS, build_index, load_files,  # noqa: E402
+                         split_document)
 from index.embeddings import BACKENDS, Embedder, resolve_backend  # noqa: E402
 from index.text import normalize  # noqa: E402
 
@@ -70,6 +73,8 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=5000, help="at least this many passages in the index")
     parser.add_argument("--raw-passages", type=int, default=0, help="sample size for the raw encoder (0: all)")
     parser.add_argument("--backend", choices=BACKENDS, default=None, help="default: $HOIDAP_BACKEND, else Embedder's")
+    parser.add_argument("--sentence-vectors", choices=SENTENCE_VECTORS, nargs="+", default=list(SENTENCE_VECTORS),
+                        help="the kinds of sentence vectors to build with, each in a fresh index (default: all)")
     args = parser.parse_args()
     embedder = Embedder(backend=resolve_backend(args.backend))
     started = time.perf_counter()
@@ -85,8 +90,10 @@ def main() -> None:
         write_corpus(corpus, copies)
         texts = passage_texts(corpus, embedder)
 
-        report = build_index(load_files([corpus], []), data_dir, embedder)
-        build_peak = peak_mb()
+        builds = []  # (kind, report, peak RSS after it)
+        for kind in args.sentence_vectors:
+            builds.append((kind, build_index(load_files([corpus], []), data_dir / kind, embedder,
+                                             sentence_vectors=kind), peak_mb()))
         rng = np.random.default_rng(0)
         n_raw = len(texts) if args.raw_passages <= 0 else min(args.raw_passages, len(texts))
         sample = [texts[i] for i in rng.choice(len(texts), n_raw, replace=False)]
@@ -98,18 +105,21 @@ def main() -> None:
     threads = "torch's own" if embedder.backend == "torch" else os.environ.get("HOIDAP_THREADS", "1 (default)")
     print(f"backend {embedder.backend}, {os.cpu_count()} cores, threads a call: {threads}; model ready in "
           f"{load_seconds:.1f} s")
+    report = builds[0][1]
     print(f"corpus: XQuAD-vi's 240 paragraphs x {copies} copies (sentences shuffled after copy 0), "
           f"{report.documents} files; {len(texts)} passages ({len(set(texts))} distinct texts), "
           f"{report.sentences} sentences, mean {np.mean([len(t) for t in texts]):.0f} characters a passage")
-    build_rate = report.passages / report.seconds
     raw_rate = n_raw / raw_seconds
-    print(f"{'step':<38} {'passages':>8} {'seconds':>8} {'passages/s':>10} {'peak RSS MB':>11}")
-    print(f"{'model load':<38} {'':>8} {load_seconds:>8.1f} {'':>10} {load_peak:>11.0f}")
-    print(f"{'build_index (passages + sentences)':<38} {report.passages:>8} {report.seconds:>8.1f} "
-          f"{build_rate:>10.1f} {build_peak:>11.0f}")
-    print(f"{'raw encode of the passage texts':<38} {n_raw:>8} {raw_seconds:>8.1f} {raw_rate:>10.1f} "
+    print(f"{'step':<42} {'passages':>8} {'seconds':>8} {'passages/s':>10} {'peak RSS MB':>11}")
+    print(f"{'model load':<42} {'':>8} {load_seconds:>8.1f} {'':>10} {load_peak:>11.0f}")
+    for kind, report, peak in builds:
+        print(f"{f'build_index, {kind} sentence vectors':<42} {report.passages:>8} {report.seconds:>8.1f} "
+              f"{report.passages / report.seconds:>10.1f} {peak:>11.0f}")
+    print(f"{'raw encode of the passage texts':<42} {n_raw:>8} {raw_seconds:>8.1f} {raw_rate:>10.1f} "
           f"{raw_peak:>11.0f}")
-    print(f"build_index runs at {build_rate / raw_rate:.2f}x the raw encoder's passage rate")
+    for kind, report, _ in builds:
+        print(f"build_index with {kind} sentence vectors runs at {report.passages / report.seconds / raw_rate:.2f}x "
+              f"the raw encoder's passage rate")
 
 
 if __name__ == "__main__":

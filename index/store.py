@@ -82,6 +82,7 @@ class IndexInfo:
     dimension: int
     normalization_version: int
     passage_tokens: int
+    sentence_vectors: str  # index.build.SENTENCE_VECTORS: encoded apart, or pooled from their passage
     built_at: str
     documents: int
     passages: int
@@ -137,7 +138,7 @@ class IndexWriter:
     """Writes one complete build into a hidden folder; :meth:`commit` makes it the live index."""
 
     def __init__(self, data_dir: Path, model: str, dimension: int, normalization_version: int,
-                 passage_tokens: int, vector_index: str = "auto") -> None:
+                 passage_tokens: int, vector_index: str, sentence_vectors: str) -> None:
         self.data_dir = data_dir
         builds = data_dir / "builds"
         builds.mkdir(parents=True, exist_ok=True)
@@ -147,7 +148,8 @@ class IndexWriter:
         self.db = sqlite3.connect(self.tmp / DB_NAME)
         self.db.executescript(_SCHEMA)
         self.meta = {"schema_version": SCHEMA_VERSION, "model": model, "dimension": dimension,
-                     "normalization_version": normalization_version, "passage_tokens": passage_tokens}
+                     "normalization_version": normalization_version, "passage_tokens": passage_tokens,
+                     "sentence_vectors": sentence_vectors}
         self.vector_index = vector_index
         self.passage_vectors: list[np.ndarray] = []
         self.sentence_vectors: list[np.ndarray] = []
@@ -277,7 +279,8 @@ class Store:
             self.sentence_terms = LexicalIndex.load(path / SENTENCE_TERMS, self.passage_terms.vocabulary)
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
             self.info = IndexInfo(path, meta["model"], int(meta["dimension"]), int(meta["normalization_version"]),
-                                  int(meta["passage_tokens"]), meta["built_at"], meta["documents"],
+                                  int(meta["passage_tokens"]), meta.get("sentence_vectors", "encoded"),
+                                  meta["built_at"], meta["documents"],
                                   meta["passages"], meta["sentences"], size)
         except (sqlite3.DatabaseError, RuntimeError, ValueError, KeyError, OSError) as exc:
             raise CorruptIndexError(f"the index in {path.parent.parent} is damaged ({str(exc).splitlines()[0]}): "

@@ -43,6 +43,20 @@ Backend = Annotated[str | None, typer.Option("--backend", envvar="HOIDAP_BACKEND
                                                   "torch; any of them reads any index of the same model")]
 
 
+def _check_sentence_vectors(value: str | None) -> str | None:
+    from index.build import SENTENCE_VECTORS
+
+    if value is not None and value not in SENTENCE_VECTORS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(SENTENCE_VECTORS)}")
+    return value
+
+
+SentenceVectors = Annotated[str | None, typer.Option(
+    callback=_check_sentence_vectors,
+    help="pooled (from each passage's own encoding: the default for a new index) or encoded (each sentence "
+         "encoded apart: indexing takes about twice as long); an index keeps its kind unless this is given")]
+
+
 def _model_for(data_dir: Path, model: str | None) -> str:
     """The chosen model, else the one the existing index was built with, else the default."""
     from index.embeddings import resolve_model_name
@@ -66,6 +80,7 @@ def index_cmd(
     prune: Annotated[bool, typer.Option(help="remove indexed documents whose files are no longer given")] = False,
     vector_index: Annotated[str, typer.Option(help="auto (exact below 30,000 passages, else ivf-pq), flat, hnsw, "
                                                    "ivf-sq8 or ivf-pq")] = "auto",
+    sentence_vectors: SentenceVectors = None,
 ) -> None:
     """Index .txt, .md, .html, .docx and .pdf files; only new and changed files are embedded.
 
@@ -86,7 +101,7 @@ def index_cmd(
     with tqdm(total=len(files), desc="indexing", unit="doc", disable=None, leave=False) as bar:
         report = build_index(load_files(files, skipped), data_dir, Embedder(_model_for(data_dir, model), backend=backend),
                              passage_tokens, progress=lambda _doc: bar.update(), prune=prune,
-                             vector_index=vector_index)
+                             vector_index=vector_index, sentence_vectors=sentence_vectors)
     for reason in skipped:
         err.print(f"skipped: {reason}", markup=False)
     if not report.changed:
@@ -171,8 +186,8 @@ def info(data_dir: DataDir = Path("data"), as_json: Annotated[bool, typer.Option
 
     i = Store.open(data_dir).info
     facts = {"data_dir": str(data_dir), "documents": i.documents, "passages": i.passages, "sentences": i.sentences,
-             "model": i.model, "dimension": i.dimension, "built_at": i.built_at,
-             "size_mb": round(i.size_bytes / 2**20, 2)}
+             "model": i.model, "dimension": i.dimension, "sentence_vectors": i.sentence_vectors,
+             "built_at": i.built_at, "size_mb": round(i.size_bytes / 2**20, 2)}
     if as_json:
         sys.stdout.write(json.dumps(facts, ensure_ascii=False, indent=2) + "\n")
     else:
@@ -191,6 +206,7 @@ def eval_cmd(
     backend: Backend = None,
     without_diacritics: Annotated[bool, typer.Option(
         "--without-diacritics", help="ask every question with its marks removed, as often typed")] = False,
+    sentence_vectors: SentenceVectors = None,
 ) -> None:
     """Index every paragraph as a document, ask every question, print R@1, R@5, MRR@10, Answer@1, Answer@3."""
     import dataclasses
@@ -214,19 +230,21 @@ def eval_cmd(
     with tempfile.TemporaryDirectory(prefix="hoidap-eval-") as tmp:
         target = data_dir or Path(tmp)
         embedder = Embedder(resolve_model_name(model), backend=backend)
-        build_index(documents, target, embedder)
+        build_index(documents, target, embedder, sentence_vectors=sentence_vectors)
         engine = Engine(Store.open(target), embedder)
+        sentence_vectors = engine.store.info.sentence_vectors
         rows = list(tqdm(evaluate(engine, questions, top_k), total=len(questions), desc="asking", unit="q",
                          disable=None, leave=False))
     metrics = summarize(rows, time.perf_counter() - started)
     if report:
         report.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     if as_json:
-        facts = {"model": embedder.name, "backend": embedder.backend, **dataclasses.asdict(metrics)}
+        facts = {"model": embedder.name, "backend": embedder.backend, "sentence_vectors": sentence_vectors,
+                 **dataclasses.asdict(metrics)}
         sys.stdout.write(json.dumps(facts, indent=2) + "\n")
     else:
         out.print(f"{metrics.questions} questions over {len(documents)} documents in {metrics.seconds:.1f} s "
-                  f"({embedder.name}, {embedder.backend} backend)", markup=False)
+                  f"({embedder.name}, {embedder.backend} backend, {sentence_vectors} sentence vectors)", markup=False)
         for name in ("r_at_1", "r_at_5", "mrr_at_10", "answer_at_1", "answer_at_3"):
             out.print(f"{name:>12}: {getattr(metrics, name):.3f}", markup=False)
 

@@ -103,6 +103,7 @@ def test_info(corpus_data_dir):
     proc = run("info", "--json", "--data-dir", str(corpus_data_dir))
     facts = json.loads(proc.stdout)
     assert facts["documents"] == 2 and facts["model"] == "multilingual-e5-small" and facts["dimension"] == 384
+    assert facts["sentence_vectors"] == "pooled"
 
 
 def test_default_paths_are_corpus_and_data(tmp_path):
@@ -125,6 +126,7 @@ def test_empty_question_is_a_usage_error(corpus_data_dir, question):
     (["ask", QUESTION_19, "--top-k", "0"], "top-k"),
     (["frobnicate"], "No such command"),
     (["ask"], "Missing argument"),
+    (["index", "--sentence-vectors", "late"], "'late' is not one of pooled, encoded"),
 ])
 def test_usage_errors_exit_2(args, needle):
     assert_one_line_error(run(*args), 2, needle)

@@ -13,7 +13,7 @@ import pytest
 
 from index.build import build_index, load_files, update_index
 from index.documents import Document, content_hash
-from index.errors import CorruptIndexError, IndexBusyError, ModelMismatchError, NoIndexError
+from index.errors import CorruptIndexError, HoidapError, IndexBusyError, ModelMismatchError, NoIndexError
 from index.search import Engine
 from index.store import Store, build_lock
 from tests.conftest import CORPUS, QUESTION_19
@@ -174,6 +174,33 @@ def test_a_rebuild_after_an_upgrade_keeps_documents_that_have_no_file(data_dir, 
     assert "api:cau" in store.hashes() and report.documents == len(store.hashes()) == 3
     answer = Engine(store, embedder).search("Cầu Hoàng Văn Thụ dài bao nhiêu km?").answers[0]
     assert answer.document_id == "api:cau" and "2,2 km" in answer.text
+
+
+def test_each_kind_of_sentence_vectors_is_kept_until_another_is_asked_for(data_dir, embedder):
+    """The corpus index has pooled sentence vectors (the default); indexing with encoded ones re-embeds
+    every document and answers the same; then an upload, and indexing without saying, keep encoded."""
+    pooled = Store.open(data_dir)
+    report = build_index(load_files([CORPUS], []), data_dir, embedder, sentence_vectors="encoded")
+    assert (report.updated, report.unchanged) == (2, 0), "another kind of vectors: every document re-embedded"
+    encoded = Store.open(data_dir)
+    assert (pooled.info.sentence_vectors, encoded.info.sentence_vectors) == ("pooled", "encoded")
+    np.testing.assert_allclose(pooled.passage_vectors, encoded.passage_vectors, atol=1e-5)
+    cosines = (np.asarray(pooled.sentence_vectors) * encoded.sentence_vectors).sum(axis=1)
+    assert 0.75 < cosines.min() and cosines.max() < 0.9999, "pooled in context: near, not equal, to encoded"
+    assert "19 địa phương" in Engine(encoded, embedder).search(QUESTION_19).answers[0].text
+
+    text = "Năm 2022, Hải Phòng khánh thành cầu Hoàng Văn Thụ dài 2,2 km bắc qua sông Cấm."
+    report = update_index(data_dir, embedder, [Document("api:cau", "Cầu", "api:cau", "txt", text, content_hash(text))],
+                          [])
+    updated = Store.open(data_dir)
+    assert (report.added, report.updated, updated.info.sentence_vectors) == (1, 0, "encoded")
+    np.testing.assert_array_equal(updated.sentence_vectors[:encoded.info.sentences], encoded.sentence_vectors)
+    assert not build_index(load_files([CORPUS], []), data_dir, embedder).changed
+
+
+def test_unknown_kind_of_sentence_vectors_is_refused(data_dir, embedder):
+    with pytest.raises(HoidapError, match="choose pooled or encoded"):
+        build_index(load_files([CORPUS], []), data_dir, embedder, sentence_vectors="late")
 
 
 def test_other_model_is_refused(corpus_data_dir):
