@@ -84,8 +84,9 @@ def _pooled(passage_texts: list[str], sentence_texts: list[list[str]],
     Each sentence is found in its normalized passage in order; one that normalizes differently
     there (never seen, but normalization is not guaranteed to commute with cutting) is encoded alone.
     """
+    flat = [t for texts in sentence_texts for t in texts]
     spans: list[list[tuple[int, int]]] = []
-    alone: list[int] = []
+    alone: list[int] = []  # positions in flat
     for text, sentences in zip(passage_texts, sentence_texts):
         at, found = 0, []
         for sentence in sentences:
@@ -98,7 +99,6 @@ def _pooled(passage_texts: list[str], sentence_texts: list[list[str]],
         spans.append(found)
     passage_vectors, sentence_vectors = embedder.encode_spans(passage_texts, spans, "passage")
     if alone:
-        flat = [t for texts in sentence_texts for t in texts]
         sentence_vectors[alone] = embedder.encode([flat[i] for i in alone], "passage")
     return passage_vectors, sentence_vectors
 

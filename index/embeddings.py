@@ -154,12 +154,12 @@ class OnnxEncoder:
             with ThreadPoolExecutor(min(self.workers, len(batches))) as pool:
                 parts = list(pool.map(run, batches))
         vectors = np.zeros((len(ids), self._dimension), np.float32)
-        span_vectors = [np.zeros((0, self._dimension), np.float32)] * (len(ids) + 1)  # in text order, after one empty
+        spans_of: dict[int, np.ndarray] = {}
         for batch, (pooled, pooled_spans) in zip(batches, parts):
             vectors[batch] = pooled
-            for i, part in zip(batch, pooled_spans):
-                span_vectors[i + 1] = part
-        return vectors, np.concatenate(span_vectors)
+            spans_of.update(zip(batch, pooled_spans))
+        empty = np.zeros((0, self._dimension), np.float32)
+        return vectors, np.concatenate([empty, *(spans_of[i] for i in sorted(spans_of))])
 
     def _run(self, rows: list[list[int]], weights: list[np.ndarray] | None) -> tuple[np.ndarray, list[np.ndarray]]:
         width = max(len(r) for r in rows)

@@ -198,6 +198,17 @@ def test_each_kind_of_sentence_vectors_is_kept_until_another_is_asked_for(data_d
     assert not build_index(load_files([CORPUS], []), data_dir, embedder).changed
 
 
+def test_a_sentence_its_passage_does_not_hold_as_normalized_is_encoded_alone(embedder):
+    from index.build import _pooled
+
+    passages = ["Hải Phòng là thành phố cảng. Nó có 19 địa phương hợp tác.", "Vốn FDI đạt 7,63 tỷ USD."]
+    sentences = [["Hải Phòng là thành phố cảng.", "Một câu không có ở đây."], ["Vốn FDI đạt 7,63 tỷ USD."]]
+    _, vectors = _pooled(passages, sentences, embedder)
+    np.testing.assert_allclose(vectors[1], embedder.encode([sentences[0][1]])[0], atol=1e-6)
+    alone = embedder.encode([sentences[0][0], sentences[1][0]])
+    assert (vectors[[0, 2]] * alone).sum(axis=1).max() < 0.999, "the others are pooled"
+
+
 def test_unknown_kind_of_sentence_vectors_is_refused(data_dir, embedder):
     with pytest.raises(HoidapError, match="choose pooled or encoded"):
         build_index(load_files([CORPUS], []), data_dir, embedder, sentence_vectors="late")
