@@ -191,8 +191,9 @@ def info(data_dir: DataDir = Path("data"), as_json: Annotated[bool, typer.Option
     if as_json:
         sys.stdout.write(json.dumps(facts, ensure_ascii=False, indent=2) + "\n")
     else:
+        width = max(map(len, facts))
         for key, value in facts.items():
-            out.print(f"{key:>10}: {value}", markup=False)
+            out.print(f"{key:>{width}}: {value}", markup=False)
 
 
 @app.command("eval")
