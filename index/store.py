@@ -279,6 +279,7 @@ class Store:
             self.sentence_terms = LexicalIndex.load(path / SENTENCE_TERMS, self.passage_terms.vocabulary)
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
             self.info = IndexInfo(path, meta["model"], int(meta["dimension"]), int(meta["normalization_version"]),
+                                  # builds made before the choice existed encoded every sentence apart
                                   int(meta["passage_tokens"]), meta.get("sentence_vectors", "encoded"),
                                   meta["built_at"], meta["documents"],
                                   meta["passages"], meta["sentences"], size)
