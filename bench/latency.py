@@ -18,8 +18,8 @@ times; the 1- and 8-client loads of (d) alternate in blocks (1, 8, 8, 1, 1, 8), 
 requests/s are the medians of the blocks. Each path is timed in its steady state, as a client that
 keeps asking sees it. (Taking the three paths question by question instead gave the same ratios:
 each path then starts cold, the encoder too.) Twenty turns rather than ten average more of the drift into
-each median (thirteen runs of twenty gave one-client ratios of 1.36-1.49, median 1.40; thirteen of ten
-had spread over 1.33-1.59); a run takes about 50 s.
+each median (thirteen runs of twenty gave one-client ratios of 1.36-1.49, median 1.40, seven of them
+with http.client; thirteen of ten had spread over 1.33-1.59); a run takes about 50 s.
 """
 
 from __future__ import annotations
