@@ -276,14 +276,13 @@ class Embedder:
         shifted = [[(a + len(prompt), b + len(prompt)) for a, b in text_spans] for text_spans in spans]
         if isinstance(self.model, OnnxEncoder):
             return self.model.encode_spans(prefixed, shifted, batch_size)
-        tokens = self.model.encode(prefixed, batch_size=batch_size, output_value="token_embeddings",
-                                   show_progress_bar=False)
+        tokens = [t.float().numpy() for t in self.model.encode(
+            prefixed, batch_size=batch_size, output_value="token_embeddings", show_progress_bar=False)]
         offsets = self.model.tokenizer(prefixed, return_offsets_mapping=True, truncation=True,
                                        max_length=self.max_tokens)["offset_mapping"]
-        vectors = [_unit(t.float().numpy().mean(axis=0)) for t in tokens]
-        pooled = [span_weights(o, s) @ t.float().numpy() for o, s, t in zip(offsets, shifted, tokens)]
-        return (np.array(vectors, np.float32).reshape(-1, self.dimension),
-                _unit(np.concatenate([np.zeros((0, self.dimension), np.float32), *pooled])))
+        empty = np.zeros((0, self.dimension), np.float32)
+        return (_unit(np.concatenate([empty, *(t.mean(axis=0, keepdims=True) for t in tokens)])),
+                _unit(np.concatenate([empty, *(span_weights(o, s) @ t for o, s, t in zip(offsets, shifted, tokens))])))
 
     def token_count(self, text: str, kind: str = "passage") -> int:
         """Tokens the model would see for ``text``, prompt and special tokens included."""
