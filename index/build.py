@@ -46,11 +46,12 @@ class BuildReport:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    vector_index: str = ""  # the kind of vector index asked for, when it differs from the previous build's
     seconds: float = 0.0
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
+        return bool(self.added or self.updated or self.removed or self.vector_index)
 
 
 def split_document(doc: Document, embedder: Embedder, passage_tokens: int) -> list[Passage]:
@@ -119,11 +120,12 @@ def _current(data_dir: Path) -> tuple[Store | None, dict[str, Document]]:
 
 def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], removals: set[str],
             keep_others: bool, passage_tokens: int, progress: Progress | None,
-            vector_index: str = "auto", sentence_vectors: str | None = None) -> BuildReport:
+            vector_index: str | None = None, sentence_vectors: str | None = None) -> BuildReport:
     started = time.perf_counter()
     with build_lock(data_dir):
         old, older = _current(data_dir)
         sentence_vectors = sentence_vectors or (old.info.sentence_vectors if old else DEFAULT_SENTENCE_VECTORS)
+        vector_index = vector_index or (old.info.vector_index if old else "auto")
         old_hashes = old.hashes() if old else {i: d.content_hash for i, d in older.items()}
         reusable = old is not None and (old.info.model, old.info.normalization_version, old.info.passage_tokens,
                                         old.info.sentence_vectors) \
@@ -142,6 +144,7 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
         report.added = sum(1 for d in to_embed if d.id not in old_hashes)
         report.updated = len(to_embed) - report.added
         report.unchanged = sum(1 for i in to_copy if i in given)
+        report.vector_index = vector_index if old is not None and vector_index != old.info.vector_index else ""
         if old is not None and not report.changed:
             info = old.info
             report.documents, report.passages, report.sentences = info.documents, info.passages, info.sentences
@@ -176,12 +179,15 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
 
 def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedder,
                 passage_tokens: int = DEFAULT_PASSAGE_TOKENS, progress: Progress | None = None,
-                prune: bool = False, vector_index: str = "auto", sentence_vectors: str | None = None) -> BuildReport:
+                prune: bool = False, vector_index: str | None = None,
+                sentence_vectors: str | None = None) -> BuildReport:
     """Index ``documents``: new and changed ones are embedded, unchanged ones reused.
 
     Documents already indexed but not given are kept, or removed with ``prune`` (files gone from disk).
-    ``vector_index`` is a kind of :mod:`index.vectors` ("auto": exact for small collections);
-    ``sentence_vectors`` one of :data:`SENTENCE_VECTORS` (default: the index's, else the default).
+    ``vector_index`` is "auto" (exact for small collections) or a kind of :mod:`index.vectors`;
+    ``sentence_vectors`` one of :data:`SENTENCE_VECTORS`. Either defaults to the index's own, else
+    to "auto" and :data:`DEFAULT_SENTENCE_VECTORS`; another vector index kind is built from the
+    vectors the index has, without embedding again.
     """
     if sentence_vectors is not None and sentence_vectors not in SENTENCE_VECTORS:
         raise HoidapError(f"unknown kind of sentence vectors {sentence_vectors!r}: "

@@ -83,6 +83,7 @@ class IndexInfo:
     normalization_version: int
     passage_tokens: int
     sentence_vectors: str  # index.build.SENTENCE_VECTORS: encoded apart, or pooled from their passage
+    vector_index: str  # the kind asked for: "auto" (chosen by size at each build) or one of index.vectors.KINDS
     built_at: str
     documents: int
     passages: int
@@ -149,7 +150,7 @@ class IndexWriter:
         self.db.executescript(_SCHEMA)
         self.meta = {"schema_version": SCHEMA_VERSION, "model": model, "dimension": dimension,
                      "normalization_version": normalization_version, "passage_tokens": passage_tokens,
-                     "sentence_vectors": sentence_vectors}
+                     "sentence_vectors": sentence_vectors, "vector_index_asked": vector_index}
         self.vector_index = vector_index
         self.passage_vectors: list[np.ndarray] = []
         self.sentence_vectors: list[np.ndarray] = []
@@ -279,8 +280,9 @@ class Store:
             self.sentence_terms = LexicalIndex.load(path / SENTENCE_TERMS, self.passage_terms.vocabulary)
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
             self.info = IndexInfo(path, meta["model"], int(meta["dimension"]), int(meta["normalization_version"]),
-                                  # builds made before the choice existed encoded every sentence apart
+                                  # builds made before these choices existed encoded every sentence apart
                                   int(meta["passage_tokens"]), meta.get("sentence_vectors", "encoded"),
+                                  meta.get("vector_index_asked", "auto"),
                                   meta["built_at"], meta["documents"],
                                   meta["passages"], meta["sentences"], size)
         except (sqlite3.DatabaseError, RuntimeError, ValueError, KeyError, OSError) as exc:

@@ -78,8 +78,9 @@ def index_cmd(
     backend: Backend = None,
     passage_tokens: Annotated[int, typer.Option(min=32, max=512, help="preferred passage size in model tokens")] = 256,
     prune: Annotated[bool, typer.Option(help="remove indexed documents whose files are no longer given")] = False,
-    vector_index: Annotated[str, typer.Option(help="auto (exact below 30,000 passages, else ivf-pq), flat, hnsw, "
-                                                   "ivf-sq8 or ivf-pq")] = "auto",
+    vector_index: Annotated[str | None, typer.Option(
+        help="auto (exact below 30,000 passages, else ivf-pq: the default for a new index), flat, hnsw, ivf-sq8 "
+             "or ivf-pq; an index keeps its kind unless this is given")] = None,
     sentence_vectors: SentenceVectors = None,
 ) -> None:
     """Index .txt, .md, .html, .docx and .pdf files; only new and changed files are embedded.
@@ -93,7 +94,7 @@ def index_cmd(
     from index.embeddings import Embedder
     from index.vectors import KINDS
 
-    if vector_index not in ("auto", *KINDS):
+    if vector_index is not None and vector_index not in ("auto", *KINDS):
         raise typer.BadParameter(f"choose one of auto, {', '.join(KINDS)}", param_hint="--vector-index")
     paths = paths or [Path("corpus")]
     files = list(discover(paths))
@@ -111,8 +112,8 @@ def index_cmd(
     rate = report.passages / report.seconds if report.seconds else 0.0
     out.print(f"indexed {report.documents} documents ({report.added} added, {report.updated} updated, "
               f"{report.unchanged} unchanged, {report.removed} removed), {report.passages} passages, "
-              f"{report.sentences} sentences in {report.seconds:.1f} s ({rate:.1f} passages/s) into {data_dir}",
-              markup=False)
+              f"{report.sentences} sentences in {report.seconds:.1f} s ({rate:.1f} passages/s) into {data_dir}"
+              + (f"; vector index now {report.vector_index}" if report.vector_index else ""), markup=False)
 
 
 @app.command()

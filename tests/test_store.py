@@ -38,6 +38,28 @@ def test_large_collections_get_an_approximate_index(tmp_path, embedder):
     assert "19 địa phương" in Engine(store, embedder).search(QUESTION_19).answers[0].text
 
 
+def _kind(data_dir: Path) -> tuple[str, str]:
+    store = Store.open(data_dir)
+    return store.info.vector_index, store.query("SELECT value FROM meta WHERE key = 'vector_index'")[0][0]
+
+
+def test_a_forced_vector_index_is_kept_until_another_is_asked_for(data_dir, embedder):
+    """Asking for another kind rebuilds the vector index from the stored vectors (nothing re-embedded);
+    uploads and a plain re-index keep the kind asked for; asking for auto chooses by size again."""
+    assert _kind(data_dir) == ("auto", '"flat"')
+    before = Store.open(data_dir)
+    report = build_index(load_files([CORPUS], []), data_dir, embedder, vector_index="hnsw")
+    assert (report.changed, report.vector_index, report.unchanged, report.updated) == (True, "hnsw", 2, 0)
+    np.testing.assert_array_equal(Store.open(data_dir).sentence_vectors, before.sentence_vectors)
+    assert _kind(data_dir) == ("hnsw", '"hnsw"')
+    text = "Năm 2022, Hải Phòng khánh thành cầu Hoàng Văn Thụ dài 2,2 km bắc qua sông Cấm."
+    update_index(data_dir, embedder, [Document("api:cau", "Cầu", "api:cau", "txt", text, content_hash(text))], [])
+    assert _kind(data_dir) == ("hnsw", '"hnsw"')
+    assert not build_index(load_files([CORPUS], []), data_dir, embedder).changed
+    assert build_index(load_files([CORPUS], []), data_dir, embedder, vector_index="auto").vector_index == "auto"
+    assert _kind(data_dir) == ("auto", '"flat"')
+
+
 def test_index_metadata(corpus_data_dir):
     info = Store.open(corpus_data_dir).info
     assert (info.model, info.dimension, info.documents) == ("multilingual-e5-small", 384, 2)
