@@ -85,22 +85,21 @@ def _pooled(passage_texts: list[str], sentence_texts: list[list[str]],
     Each sentence is found in its normalized passage in order; one that normalizes differently
     there (never seen, but normalization is not guaranteed to commute with cutting) is encoded alone.
     """
-    flat = [t for texts in sentence_texts for t in texts]
     spans: list[list[tuple[int, int]]] = []
-    alone: list[int] = []  # positions in flat
+    alone: dict[int, str] = {}  # position among all the sentences -> its text
     for text, sentences in zip(passage_texts, sentence_texts):
         at, found = 0, []
         for sentence in sentences:
             start = text.find(sentence, at)
             if start < 0:
-                alone.append(sum(map(len, spans)) + len(found))
+                alone[sum(map(len, spans)) + len(found)] = sentence
                 start = at
             found.append((start, start + len(sentence)))
             at = start + len(sentence)
         spans.append(found)
     passage_vectors, sentence_vectors = embedder.encode_spans(passage_texts, spans, "passage")
     if alone:
-        sentence_vectors[alone] = embedder.encode([flat[i] for i in alone], "passage")
+        sentence_vectors[list(alone)] = embedder.encode(list(alone.values()), "passage")
     return passage_vectors, sentence_vectors
 
 
@@ -119,11 +118,13 @@ def _current(data_dir: Path) -> tuple[Store | None, dict[str, Document]]:
 
 
 def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], removals: set[str],
-            keep_others: bool, passage_tokens: int, progress: Progress | None,
+            keep_others: bool, progress: Progress | None, passage_tokens: int | None = None,
             vector_index: str | None = None, sentence_vectors: str | None = None) -> BuildReport:
+    """The one build path; a setting not given (None) is the live index's, else the default."""
     started = time.perf_counter()
     with build_lock(data_dir):
         old, older = _current(data_dir)
+        passage_tokens = passage_tokens or (old.info.passage_tokens if old else DEFAULT_PASSAGE_TOKENS)
         sentence_vectors = sentence_vectors or (old.info.sentence_vectors if old else DEFAULT_SENTENCE_VECTORS)
         vector_index = vector_index or (old.info.vector_index if old else "auto")
         old_hashes = old.hashes() if old else {i: d.content_hash for i, d in older.items()}
@@ -138,8 +139,7 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
         to_copy = [i for i in old_hashes if i in given and given[i].content_hash == old_hashes[i] and reusable]
         to_copy += [i for i in others if keep_others and reusable]
         to_embed = [d for i, d in given.items() if i not in to_copy]
-        if keep_others and not reusable:  # another model, passage size, kind of sentence vectors or schema:
-            # re-embed kept documents' text
+        if keep_others and not reusable:  # another model, passage size, sentence vectors or schema: re-embed
             to_embed += [old.stored_document(i)[0] if old else older[i] for i in others]
         report.added = sum(1 for d in to_embed if d.id not in old_hashes)
         report.updated = len(to_embed) - report.added
@@ -192,17 +192,15 @@ def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedde
     if sentence_vectors is not None and sentence_vectors not in SENTENCE_VECTORS:
         raise HoidapError(f"unknown kind of sentence vectors {sentence_vectors!r}: "
                           f"choose {' or '.join(SENTENCE_VECTORS)}")
-    return _update(data_dir, embedder, documents, set(), not prune, passage_tokens, progress, vector_index,
+    return _update(data_dir, embedder, documents, set(), not prune, progress, passage_tokens, vector_index,
                    sentence_vectors)
 
 
 def update_index(data_dir: Path, embedder: Embedder, upserts: list[Document],
                  removals: list[str]) -> BuildReport:
     """Add or replace ``upserts`` and remove the documents with ids in ``removals``; keep everything else,
-    with the passage size and the kind of sentence vectors the index has."""
-    current = _current(data_dir)[0]
-    passage_tokens = current.info.passage_tokens if current else DEFAULT_PASSAGE_TOKENS
-    return _update(data_dir, embedder, upserts, set(removals), True, passage_tokens, None)
+    with the passage size and the kinds of sentence vectors and vector index the index has."""
+    return _update(data_dir, embedder, upserts, set(removals), True, None)
 
 
 def load_files(paths: Iterable[Path], skipped: list[str]) -> Iterable[Document]:
