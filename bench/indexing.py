@@ -35,10 +35,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from index.build import (DEFAULT_PASSAGE_TOKENS, SENTENCE_VECTORS, build_index, load_files,  # noqa: E402
+from hoidap.index.build import (DEFAULT_PASSAGE_TOKENS, SENTENCE_VECTORS, build_index, load_files,  # noqa: E402
                          split_document)
-from index.embeddings import BACKENDS, Embedder, resolve_backend  # noqa: E402
-from index.text import normalize  # noqa: E402
+from hoidap.index.embeddings import BACKENDS, Embedder, resolve_backend  # noqa: E402
+from hoidap.index.text import normalize  # noqa: E402
 
 XQUAD_R = ROOT.parent / "shared" / "eval" / "xquad-vi" / "xquad-r.vi.json"
 

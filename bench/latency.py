@@ -41,11 +41,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from index.build import build_index, load_files  # noqa: E402
-from index.embeddings import BACKENDS, Embedder, resolve_backend  # noqa: E402
-from index.evaluate import load_squad  # noqa: E402
-from index.search import Engine  # noqa: E402
-from index.store import Store  # noqa: E402
+from hoidap.index.build import build_index, load_files  # noqa: E402
+from hoidap.index.embeddings import BACKENDS, Embedder, resolve_backend  # noqa: E402
+from hoidap.index.evaluate import load_squad  # noqa: E402
+from hoidap.index.search import Engine  # noqa: E402
+from hoidap.index.store import Store  # noqa: E402
 from served import serve  # noqa: E402
 
 QUESTIONS = [

@@ -13,7 +13,7 @@ file, the peak RSS growth while building (VmHWM, reset before each build), RSS g
 and querying (mapped pages touched), and the process peak at the end.
 
 Also measured: the collection size at which exact single-query search crosses 2 ms, the threshold
-``auto`` should use (``index.vectors.EXACT_LIMIT``).
+``auto`` should use (``hoidap.index.vectors.EXACT_LIMIT``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from index import vectors  # noqa: E402
+from hoidap.index import vectors  # noqa: E402
 
 DIM = 384
 TOPICS = 3000

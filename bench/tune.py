@@ -18,11 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from index.build import build_index  # noqa: E402
-from index.embeddings import Embedder  # noqa: E402
-from index.evaluate import answer_rank, document_rank, load_squad  # noqa: E402
-from index.search import Engine, Weights  # noqa: E402
-from index.store import Store  # noqa: E402
+from hoidap.index.build import build_index  # noqa: E402
+from hoidap.index.embeddings import Embedder  # noqa: E402
+from hoidap.index.evaluate import answer_rank, document_rank, load_squad  # noqa: E402
+from hoidap.index.search import Engine, Weights  # noqa: E402
+from hoidap.index.store import Store  # noqa: E402
 
 GRID = [0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
 

@@ -105,7 +105,7 @@ def _pooled(passage_texts: list[str], sentence_texts: list[list[str]],
 
 def _current(data_dir: Path) -> tuple[Store | None, dict[str, Document]]:
     """The live index; or, when there is none this version can open, the documents it still holds
-    (:func:`index.store.older_documents`), to be embedded again."""
+    (:func:`hoidap.index.store.older_documents`), to be embedded again."""
     try:
         return Store.open(data_dir), {}
     except NoIndexError:
@@ -184,7 +184,7 @@ def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedde
     """Index ``documents``: new and changed ones are embedded, unchanged ones reused.
 
     Documents already indexed but not given are kept, or removed with ``prune`` (files gone from disk).
-    ``vector_index`` is "auto" (exact for small collections) or a kind of :mod:`index.vectors`;
+    ``vector_index`` is "auto" (exact for small collections) or a kind of :mod:`hoidap.index.vectors`;
     ``sentence_vectors`` one of :data:`SENTENCE_VECTORS`. Either defaults to the index's own, else
     to "auto" and :data:`DEFAULT_SENTENCE_VECTORS`; another vector index kind is built from the
     vectors the index has, without embedding again.

@@ -24,7 +24,7 @@ K1, B = 1.2, 0.75
 
 
 def lexical_terms(matched: str) -> list[str]:
-    """The terms of text in :func:`index.text.normalize`'s form: syllables, adjacent-syllable bigrams,
+    """The terms of text in :func:`hoidap.index.text.normalize`'s form: syllables, adjacent-syllable bigrams,
     and both again accent-folded."""
     words = syllables(matched.lower())
     folded = [fold_normalized(s) for s in words]

@@ -78,7 +78,7 @@ def offers(matched: str) -> dict[str, list[str]]:
     """What a sentence offers an answer, worked out once at index time and stored with it: for each
     extractor the values found, folded, and the words that follow its numbers.
 
-    ``matched`` is the sentence in :func:`index.text.normalize`'s form. Searching then only compares
+    ``matched`` is the sentence in :func:`hoidap.index.text.normalize`'s form. Searching then only compares
     these with the question (:meth:`Expected.evidence`), instead of running every pattern over every
     candidate sentence on every query.
     """
@@ -110,7 +110,7 @@ class Expected:
 
     @classmethod
     def of(cls, matched: str) -> "Expected":
-        """What the question ``matched``, in :func:`index.text.normalize`'s form, expects."""
+        """What the question ``matched``, in :func:`hoidap.index.text.normalize`'s form, expects."""
         text = matched.lower()
         plain = not has_diacritics(text)
         kind = next((kind for kind, asks, asks_plain, _ in _KINDS if (asks_plain if plain else asks).search(text)),

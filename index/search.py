@@ -140,7 +140,7 @@ class Engine:
              backend: str | None = None) -> "Engine":
         """Open the index in ``data_dir``; the model defaults to the one the index was built with.
 
-        Any backend (:data:`index.embeddings.BACKENDS`) may query any index of the same model."""
+        Any backend (:data:`hoidap.index.embeddings.BACKENDS`) may query any index of the same model."""
         store = Store.open(data_dir)
         chosen = model or os.environ.get("HOIDAP_MODEL") or store.info.model
         _check_model(store, chosen)  # before paying for loading the wrong model

@@ -1,6 +1,6 @@
 """Changing the index through the API: add or replace a document, remove one, reload the live build.
 
-Every route here needs an API key, even when reading is open (see :mod:`service.security`). A change
+Every route here needs an API key, even when reading is open (see :mod:`hoidap.service.security`). A change
 runs a build in a worker thread and is served before the response is sent.
 """
 
@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, BaseModel, Field
 
-from index.build import BuildReport
-from index.documents import Document, content_hash, document_id
-from index.errors import HoidapError, IndexBusyError
-from index.text import has_words, to_display
+from hoidap.index.build import BuildReport
+from hoidap.index.documents import Document, content_hash, document_id
+from hoidap.index.errors import HoidapError, IndexBusyError
+from hoidap.index.text import has_words, to_display
 
 from .api import ERRORS, Error, Health, engine_of, health_of
 from .security import write_access

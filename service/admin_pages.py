@@ -1,6 +1,6 @@
 """The document-upload pages: sign in, upload files, remove documents. Plain HTML forms, no JavaScript.
 
-Changes go through :func:`service.admin.apply_change`, the same path as the write API, so the page and
+Changes go through :func:`hoidap.service.admin.apply_change`, the same path as the write API, so the page and
 the API can never disagree about what a change does. A change answers with the admin page itself, not a
 redirect, so its messages need no storage between requests.
 """
@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
-from index.build import BuildReport
+from hoidap.index.build import BuildReport
 
 from . import sessions, uploads
 from .admin import apply_change

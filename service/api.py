@@ -18,9 +18,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
-from index.errors import NoIndexError
-from index.results import SearchResponse
-from index.search import MAX_QUERY_CHARS, MAX_TOP_K, Engine, Filters
+from hoidap.index.errors import NoIndexError
+from hoidap.index.results import SearchResponse
+from hoidap.index.search import MAX_QUERY_CHARS, MAX_TOP_K, Engine, Filters
 
 from .security import bearer, read_access
 

@@ -2,7 +2,7 @@
 chatbots, over one shared engine.
 
 The model is loaded once, with the first index; later builds are picked up while serving
-(:mod:`service.reload`). Without an index the app still starts: pages say what to do and the API
+(:mod:`hoidap.service.reload`). Without an index the app still starts: pages say what to do and the API
 answers 503, so a server never crash-loops on a missing or damaged index.
 """
 
@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from index.errors import HoidapError
+from hoidap.index.errors import HoidapError
 
 from . import admin, admin_pages, api, metrics, pages, uploads
 from .access_log import AccessLog

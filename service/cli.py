@@ -18,9 +18,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from index.embeddings import BACKENDS
-from index.errors import HoidapError
-from index.results import SearchResponse
+from hoidap.index.embeddings import BACKENDS
+from hoidap.index.errors import HoidapError
+from hoidap.index.results import SearchResponse
 
 app = typer.Typer(help="Hỏi Đáp: Vietnamese semantic search and question answering.", add_completion=False,
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -44,7 +44,7 @@ Backend = Annotated[str | None, typer.Option("--backend", envvar="HOIDAP_BACKEND
 
 
 def _check_sentence_vectors(value: str | None) -> str | None:
-    from index.build import SENTENCE_VECTORS
+    from hoidap.index.build import SENTENCE_VECTORS
 
     if value is not None and value not in SENTENCE_VECTORS:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(SENTENCE_VECTORS)}")
@@ -59,8 +59,8 @@ SentenceVectors = Annotated[str | None, typer.Option(
 
 def _model_for(data_dir: Path, model: str | None) -> str:
     """The chosen model, else the one the existing index was built with, else the default."""
-    from index.embeddings import resolve_model_name
-    from index.store import Store
+    from hoidap.index.embeddings import resolve_model_name
+    from hoidap.index.store import Store
 
     if model:
         return model
@@ -89,10 +89,10 @@ def index_cmd(
     """
     from tqdm import tqdm
 
-    from index.build import build_index, load_files
-    from index.documents import discover
-    from index.embeddings import Embedder
-    from index.vectors import KINDS
+    from hoidap.index.build import build_index, load_files
+    from hoidap.index.documents import discover
+    from hoidap.index.embeddings import Embedder
+    from hoidap.index.vectors import KINDS
 
     if vector_index is not None and vector_index not in ("auto", *KINDS):
         raise typer.BadParameter(f"choose one of auto, {', '.join(KINDS)}", param_hint="--vector-index")
@@ -122,10 +122,10 @@ def remove(
     data_dir: DataDir = Path("data"),
 ) -> None:
     """Remove one document from the index."""
-    from index.build import update_index
-    from index.documents import document_id
-    from index.embeddings import Embedder
-    from index.store import Store
+    from hoidap.index.build import update_index
+    from hoidap.index.documents import document_id
+    from hoidap.index.embeddings import Embedder
+    from hoidap.index.store import Store
 
     store = Store.open(data_dir)
     doc_id = next((c for c in (document, document_id(document)) if store.document(c) is not None), None)
@@ -149,7 +149,7 @@ def ask(
     backend: Backend = None,
 ) -> None:
     """Answer a question from the index: the best sentence first, then each passage with its answers marked."""
-    from index.search import Engine, Filters, check_query
+    from hoidap.index.search import Engine, Filters, check_query
 
     try:
         check_query(question)
@@ -183,7 +183,7 @@ def _print_response(response: SearchResponse) -> None:
 @app.command()
 def info(data_dir: DataDir = Path("data"), as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What the index holds: documents, passages, sentences, model, dimension, size on disk."""
-    from index.store import Store
+    from hoidap.index.store import Store
 
     i = Store.open(data_dir).info
     facts = {"data_dir": str(data_dir), "documents": i.documents, "passages": i.passages, "sentences": i.sentences,
@@ -217,16 +217,16 @@ def eval_cmd(
 
     from tqdm import tqdm
 
-    from index.build import build_index
-    from index.embeddings import Embedder, resolve_model_name
-    from index.evaluate import evaluate, load_squad, summarize
-    from index.search import Engine
-    from index.store import Store
+    from hoidap.index.build import build_index
+    from hoidap.index.embeddings import Embedder, resolve_model_name
+    from hoidap.index.evaluate import evaluate, load_squad, summarize
+    from hoidap.index.search import Engine
+    from hoidap.index.store import Store
 
     started = time.perf_counter()
     documents, questions = load_squad(file)
     if without_diacritics:
-        from index.text import fold
+        from hoidap.index.text import fold
 
         questions = [dataclasses.replace(q, text=fold(q.text)) for q in questions]
     with tempfile.TemporaryDirectory(prefix="hoidap-eval-") as tmp:
@@ -285,7 +285,7 @@ def serve(
     log_config["loggers"]["hoidap.access"] = {"handlers": ["hoidap.access"], "level": "INFO", "propagate": False}
     err.print(f"Hỏi Đáp: index {data_dir}, page at http://{host}:{port}/ , API docs at http://{host}:{port}/docs",
               markup=False)
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("hoidap.service.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", log_config=log_config, access_log=False)
 
 

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.errors import NoIndexError, QueryError
+from hoidap.index.errors import NoIndexError, QueryError
 
 from . import pages
 from .security import SECURITY_HEADERS

@@ -15,11 +15,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from index.errors import QueryError
-from index.results import Highlight, SearchResponse
-from index.search import MAX_TOP_K, Filters
-from index.sentences import paragraphs
-from index.store import ShownSentence
+from hoidap.index.errors import QueryError
+from hoidap.index.results import Highlight, SearchResponse
+from hoidap.index.search import MAX_TOP_K, Filters
+from hoidap.index.sentences import paragraphs
+from hoidap.index.store import ShownSentence
 
 from .api import Question, run_search
 

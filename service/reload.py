@@ -18,12 +18,12 @@ from pathlib import Path
 
 from starlette.datastructures import State
 
-from index.build import BuildReport, update_index
-from index.documents import Document
-from index.embeddings import Embedder, resolve_model_name
-from index.errors import HoidapError
-from index.search import Engine
-from index.store import Store
+from hoidap.index.build import BuildReport, update_index
+from hoidap.index.documents import Document
+from hoidap.index.embeddings import Embedder, resolve_model_name
+from hoidap.index.errors import HoidapError
+from hoidap.index.search import Engine
+from hoidap.index.store import Store
 
 log = logging.getLogger("hoidap")
 WARM_UP_QUESTION = "khởi động"

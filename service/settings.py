@@ -15,7 +15,7 @@ from pathlib import Path
 
 from limits import RateLimitItem, parse
 
-from index.errors import HoidapError
+from hoidap.index.errors import HoidapError
 
 DEFAULT_RATE_LIMIT = "600/minute"
 DEFAULT_RELOAD_INTERVAL = 1.0

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from starlette.datastructures import UploadFile
 
-from index.documents import Document, load_document
-from index.errors import DocumentError
-from index.formats import SUPPORTED_SUFFIXES
+from hoidap.index.documents import Document, load_document
+from hoidap.index.errors import DocumentError
+from hoidap.index.formats import SUPPORTED_SUFFIXES
 
 SOURCE_PREFIX = "upload:"
 MAX_FILES = 50  # per upload

@@ -12,11 +12,11 @@ import httpx
 import pytest
 import uvicorn
 
-from index.build import build_index, load_files
-from index.embeddings import Embedder
-from index.search import Engine
-from index.store import Store
-from service.app import create_app
+from hoidap.index.build import build_index, load_files
+from hoidap.index.embeddings import Embedder
+from hoidap.index.search import Engine
+from hoidap.index.store import Store
+from hoidap.service.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

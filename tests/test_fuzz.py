@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from service.app import create_app
-from service.settings import Settings
+from hoidap.service.app import create_app
+from hoidap.service.settings import Settings
 
 FUZZ = Settings(rate_limit=None, reload_interval=0)
 OPERATIONS = [(method.upper(), path)  # from the schema alone: building an app loads nothing

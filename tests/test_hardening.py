@@ -21,12 +21,12 @@ import pytest
 from fastapi.testclient import TestClient
 from limits import parse
 
-from index.build import build_index, update_index
-from index.documents import Document, content_hash, document_id
-from index.embeddings import Embedder
-from service.app import create_app
-from service.security import CONTENT_SECURITY_POLICY
-from service.settings import ConfigError, Settings
+from hoidap.index.build import build_index, update_index
+from hoidap.index.documents import Document, content_hash, document_id
+from hoidap.index.embeddings import Embedder
+from hoidap.service.app import create_app
+from hoidap.service.security import CONTENT_SECURITY_POLICY
+from hoidap.service.settings import ConfigError, Settings
 
 from .conftest import QUESTION_19, ROOT
 

@@ -4,9 +4,9 @@
 import numpy as np
 import pytest
 
-from index.lexical import FOLDED, LexicalIndex, lexical_terms
-from index.question import Expected, offers
-from index.text import normalize
+from hoidap.index.lexical import FOLDED, LexicalIndex, lexical_terms
+from hoidap.index.question import Expected, offers
+from hoidap.index.text import normalize
 from tests.conftest import QUESTION_19
 
 ACCENTLESS_19 = "hai phong thiet lap quan he huu nghi hop tac voi bao nhieu dia phuong"

@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from index.build import build_index
-from index.documents import load_document
-from index.embeddings import Embedder
-from service.app import create_app
+from hoidap.index.build import build_index
+from hoidap.index.documents import load_document
+from hoidap.index.embeddings import Embedder
+from hoidap.service.app import create_app
 
 from .conftest import QUESTION_19
 

@@ -4,7 +4,7 @@ import unicodedata
 
 import pytest
 
-from index.errors import QueryError
+from hoidap.index.errors import QueryError
 from tests.conftest import QUESTION_19, QUESTION_FDI
 
 

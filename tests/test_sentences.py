@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from index.sentences import ABBREVIATIONS, Span, paragraphs, split_sentences
+from hoidap.index.sentences import ABBREVIATIONS, Span, paragraphs, split_sentences
 
 CORPUS = Path(__file__).parent.parent / "corpus"
 
@@ -212,7 +212,7 @@ def test_corpus_captions_are_sentences_of_their_own():
 
 def test_wordless_lines_make_no_passage():
     """A "***" separator has nothing to answer with, and its vector sits near every vague question."""
-    from index.passages import build_passages
+    from hoidap.index.passages import build_passages
 
     text = "Hải Phòng hợp tác với 19 địa phương.\n\n***\n\nVốn FDI đạt 7,63 tỷ USD.\n---"
     passages = build_passages(text, lambda t: len(t.split()) + 2, 100, 200)

@@ -1,7 +1,7 @@
 """The API on a real uvicorn server under concurrent clients: every search answers, and answers alike.
 
 A search runs on the event loop when it is the only request in progress, and on the search threads
-when others are (``service.api.run_search``); one client and eight at once exercise both. Several
+when others are (``hoidap.service.api.run_search``); one client and eight at once exercise both. Several
 worker processes share what a signed-in session needs.
 """
 

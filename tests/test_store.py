@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import build_index, load_files, update_index
-from index.documents import Document, content_hash
-from index.errors import CorruptIndexError, HoidapError, IndexBusyError, ModelMismatchError, NoIndexError
-from index.search import Engine
-from index.store import Store, build_lock
+from hoidap.index.build import build_index, load_files, update_index
+from hoidap.index.documents import Document, content_hash
+from hoidap.index.errors import CorruptIndexError, HoidapError, IndexBusyError, ModelMismatchError, NoIndexError
+from hoidap.index.search import Engine
+from hoidap.index.store import Store, build_lock
 from tests.conftest import CORPUS, QUESTION_19
 
 HOIDAP = Path(sys.executable).parent / "hoidap"
@@ -221,7 +221,7 @@ def test_each_kind_of_sentence_vectors_is_kept_until_another_is_asked_for(data_d
 
 
 def test_a_sentence_its_passage_does_not_hold_as_normalized_is_encoded_alone(embedder):
-    from index.build import _pooled
+    from hoidap.index.build import _pooled
 
     passages = ["Hải Phòng là thành phố cảng. Nó có 19 địa phương hợp tác.", "Vốn FDI đạt 7,63 tỷ USD."]
     sentences = [["Hải Phòng là thành phố cảng.", "Một câu không có ở đây."], ["Vốn FDI đạt 7,63 tỷ USD."]]
@@ -243,12 +243,12 @@ def test_other_model_is_refused(corpus_data_dir):
 
 def test_model_chosen_by_path(tmp_path, embedder):
     """Any sentence-transformers folder works by path; the index remembers it and queries use it."""
-    from index.convert_e5 import ensure_default_model
+    from hoidap.index.convert_e5 import ensure_default_model
 
     model_dir = tmp_path / "my-model"
     shutil.copytree(ensure_default_model(), model_dir)
     data_dir = tmp_path / "data"
-    from index.embeddings import Embedder
+    from hoidap.index.embeddings import Embedder
 
     build_index(load_files([CORPUS], []), data_dir, Embedder(str(model_dir)))
     engine = Engine.open(data_dir)

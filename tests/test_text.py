@@ -2,7 +2,7 @@ import unicodedata
 
 import pytest
 
-from index.text import NORMALIZATION_VERSION, fold, normalize, to_display, tokens
+from hoidap.index.text import NORMALIZATION_VERSION, fold, normalize, to_display, tokens
 
 
 def nfd(text: str) -> str:

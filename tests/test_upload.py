@@ -14,11 +14,11 @@ import docx
 import pytest
 from fastapi.testclient import TestClient
 
-from index.documents import document_id
-from service import admin_pages
-from service.app import create_app
-from service.settings import ConfigError, Settings
-from service.uploads import request_limit
+from hoidap.index.documents import document_id
+from hoidap.service import admin_pages
+from hoidap.service.app import create_app
+from hoidap.service.settings import ConfigError, Settings
+from hoidap.service.uploads import request_limit
 
 from .conftest import QUESTION_19
 from .test_pages import XSS, Page

@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 import pytest
 
-from index import vectors
+from hoidap.index import vectors
 
 N, DIM = 4000, 384
 APPROXIMATE = [k for k in vectors.KINDS if k != "flat"]
