@@ -10,6 +10,7 @@ answer text (after NFC normalization).
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,3 +105,117 @@ def summarize(rows: list[dict], seconds: float) -> Metrics:
     mrr = sum(1 / r["document_rank"] for r in rows if r["document_rank"] and r["document_rank"] <= RANK_DEPTH) / n
     return Metrics(n, share(within("document_rank", 1)), share(within("document_rank", 5)), round(mrr, 4),
                    share(within("answer_rank", 1)), share(within("answer_rank", 3)), round(seconds, 1))
+
+
+# Abstention: does the engine know when the documents do not answer? ------------------------------------------
+
+_PARAGRAPH = re.compile(r"^a(\d+)p(\d+)$")
+
+
+def article_of(doc_id: str) -> str:
+    """``a3`` for the paragraph document ``a3p1`` of :func:`load_squad`."""
+    m = _PARAGRAPH.match(doc_id)
+    return f"a{m.group(1)}" if m else doc_id
+
+
+def split_by_position(documents: list[Document]) -> tuple[list[Document], list[Document]]:
+    """Two collections of one set: each article's even-numbered paragraphs, and its odd-numbered ones.
+
+    A question asked against the collection without its paragraph is unanswerable there, on the same topic
+    when the article has paragraphs in both."""
+    halves: tuple[list[Document], list[Document]] = ([], [])
+    for doc in documents:
+        m = _PARAGRAPH.match(doc.id)
+        halves[int(m.group(2)) % 2 if m else 0].append(doc)
+    return halves
+
+
+def abstention(collections: list[tuple[Engine, list[Document]]], questions: list[Question],
+               off_topic: list[Question] = (), top_k: int = RANK_DEPTH) -> Iterator[dict]:
+    """Every question asked against every collection: one row each, with the case, whether the first answer is
+    correct (from the gold document and holding a gold answer), its confidence and its confidence features.
+
+    Cases: ``answerable`` (the collection holds the gold paragraph), ``same_topic`` (it holds other paragraphs
+    of the article, not the gold one), ``other_topic`` (nothing of the article), ``off_topic`` (a question of
+    another set)."""
+    held = [({d.id for d in docs}, {article_of(d.id) for d in docs}) for _, docs in collections]
+    for q, case_of in [(q, None) for q in questions] + [(q, "off_topic") for q in off_topic]:
+        for n, (engine, _) in enumerate(collections):
+            ids, articles = held[n]
+            case = case_of or ("answerable" if q.document_id in ids else
+                               "same_topic" if article_of(q.document_id) in articles else "other_topic")
+            c = engine.candidates(q.text)
+            response = engine.rank(c, top_k)
+            first = response.answers[0] if response.answers else None
+            correct = case == "answerable" and first is not None and \
+                answer_rank([(first.document_id, first.text)], q.document_id, q.answers) == 1
+            yield {"id": q.id, "collection": n, "question": q.text, "case": case, "gold": list(q.answers),
+                   "gold_document": q.document_id, "answer": first.text if first else None,
+                   "answer_document": first.document_id if first else None, "correct": correct,
+                   "confidence": first.confidence if first else 0.0,
+                   "features": [round(float(v), 6) for v in c.features[0]] if first else None}
+
+
+def auroc(positive: list[float], negative: list[float]) -> float | None:
+    """Probability that a positive scores above a negative (ties count half); None without both."""
+    if not positive or not negative:
+        return None
+    import numpy as np
+
+    scores = np.concatenate([np.asarray(positive, float), np.asarray(negative, float)])
+    order = scores.argsort(kind="stable")
+    ranks = np.empty(scores.size)
+    ranks[order] = np.arange(1, scores.size + 1)
+    for value in np.unique(scores):  # average ranks of ties
+        tie = scores == value
+        ranks[tie] = ranks[tie].mean()
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def calibration_error(confidence: list[float], correct: list[bool], bins: int = 10) -> float | None:
+    """Expected calibration error: over equal-width confidence bins, the share-weighted gap between the mean
+    confidence and the share correct."""
+    if not confidence:
+        return None
+    total, error = len(confidence), 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [(p, y) for p, y in zip(confidence, correct) if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        if inside:
+            error += len(inside) / total * abs(sum(p for p, _ in inside) / len(inside)
+                                               - sum(y for _, y in inside) / len(inside))
+    return error
+
+
+def abstention_summary(rows: list[dict], threshold: float) -> dict:
+    """AUROC of correct first answers against each unanswerable case, and at ``threshold`` the share of correct
+    first answers kept, of each unanswerable case refused and of wrong first answers refused; the ECE of the
+    confidence over every row (correct or not)."""
+    def conf(case: str | None = None, correct: bool | None = None) -> list[float]:
+        return [r["confidence"] for r in rows
+                if (case is None or r["case"] == case) and (correct is None or r["correct"] == correct)]
+
+    def share(values: list[float], refused: bool) -> float | None:
+        if not values:
+            return None
+        return round(sum((v < threshold) == refused for v in values) / len(values), 4)
+
+    def rounded(x: float | None) -> float | None:
+        return None if x is None else round(x, 4)
+
+    correct = conf(correct=True)
+    summary = {"threshold": threshold, "rows": len(rows),
+               "answerable": len(conf("answerable")), "correct": len(correct)}
+    for case in ("same_topic", "other_topic", "off_topic"):
+        summary[case] = len(conf(case))
+    summary |= {"auroc_same_topic": rounded(auroc(correct, conf("same_topic"))),
+                "auroc_other_topic": rounded(auroc(correct, conf("other_topic"))),
+                "auroc_off_topic": rounded(auroc(correct, conf("off_topic"))),
+                "kept_correct": share(correct, refused=False),
+                "refused_same_topic": share(conf("same_topic"), refused=True),
+                "refused_other_topic": share(conf("other_topic"), refused=True),
+                "refused_off_topic": share(conf("off_topic"), refused=True),
+                "refused_wrong": share(conf("answerable", correct=False), refused=True),
+                "ece": rounded(calibration_error([r["confidence"] for r in rows], [r["correct"] for r in rows]))}
+    return summary

@@ -103,6 +103,23 @@ class LexicalIndex:
         at, hit = _among(found, rows)
         return np.bincount(at[hit], weights=matrix["data"][postings[hit]], minlength=rows.size).astype(np.float32)
 
+    def scores_and_most(self, ids: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """:meth:`scores`, and the most any row of the whole index could score for these terms: the sum of
+        each term's best score in any row. A row's score divided by it is comparable across collections
+        and questions (the confidence's lexical signals), and it costs one pass over postings already read."""
+        starts, ends = self._spans(ids)
+        postings = runs(starts, ends)
+        matrix = self.bm25.scores
+        found = matrix["indices"][postings]
+        weights = matrix["data"][postings]
+        lengths = ends - starts
+        held = lengths > 0
+        most = float(np.maximum.reduceat(weights, (np.cumsum(lengths) - lengths)[held]).sum()) if held.any() else 0.0
+        if rows is None:
+            return np.bincount(found, weights=weights, minlength=self.size).astype(np.float32), most
+        at, hit = _among(found, rows)
+        return np.bincount(at[hit], weights=weights[hit], minlength=rows.size).astype(np.float32), most
+
     def holding(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Which of ``rows`` (ascending) hold which term: booleans of shape (len(rows), len(ids)), read
         from the postings rather than from each row's text."""

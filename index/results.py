@@ -9,7 +9,9 @@ class Answer(BaseModel):
     """One answer sentence; ``start``/``end`` are character offsets into the whole document's text."""
 
     text: str
-    score: float
+    score: float = Field(description="for ranking among this response's answers only")
+    confidence: float = Field(description="estimated probability (0 to 1, calibrated) that this sentence answers "
+                                          "the question")
     document_id: str
     title: str
     source: str
@@ -27,7 +29,8 @@ class Highlight(BaseModel):
     start: int
     end: int
     score: float
-    best: bool = Field(False, description="true for the best answer sentence of the whole response")
+    confidence: float = Field(description="the answer's confidence; only answers reaching min_confidence are marked")
+    best: bool = Field(False, description="true for the best answer sentence of the whole response, when answered")
 
 
 class Result(BaseModel):
@@ -48,6 +51,10 @@ class Result(BaseModel):
 
 class SearchResponse(BaseModel):
     query: str
+    answered: bool = Field(description="true when the best answer's confidence reaches min_confidence: the documents "
+                                       "answer the question; false: they do not (answers and results are then only "
+                                       "the closest text, not an answer)")
+    min_confidence: float = Field(description="the confidence an answer needed (HOIDAP_MIN_CONFIDENCE or the request's)")
     answers: list[Answer] = Field(description="answer sentences ranked across all results, best first")
     results: list[Result] = Field(description="passages, best first")
     took_ms: float

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import confidence
 from .embeddings import Embedder
 from .errors import ModelMismatchError, QueryError
 from .lexical import FOLDED, lexical_terms
@@ -28,6 +29,8 @@ from .text import normalize
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 50
 POOL = 50  # passages each retriever brings to the candidate pool
+ANSWER_POOL = 10  # answers are the best sentences of this many best passages, whatever top_k: the best answer
+# must not change with how many passages are shown (at top_k 1 it did for 4% of XQuAD-vi's questions)
 EXACT_FILTERED_ROWS = 50_000  # up to this many rows a filter allows, they are scored exactly
 PLAIN_KNOWN_SHARE = 0.5  # a question without diacritics is the collection's language typed plainly when at
 # least this share of its syllables are folded forms the index holds (an English question is not)
@@ -95,11 +98,14 @@ class Candidates:
     sentence_dense: np.ndarray
     sentence_lexical: np.ndarray
     sentence_coverage: np.ndarray  # the question's content words in it or the sentence before (Expected.coverage)
+    passage_lexical_most: float  # the most the question's terms score in any passage (a scale for confidence)
+    sentence_lexical_most: float  # the same over sentences
     expected: Expected
     plain: bool  # typed without diacritics in the collection's language (Weights.plain_dense)
     started: float
     shown: dict[int, ShownPassage] = field(default_factory=dict, repr=False)  # passage id -> what is shown of it
     evidence: dict[int, float] = field(default_factory=dict, repr=False)  # sentence id -> Expected.evidence
+    features: np.ndarray | None = field(default=None, repr=False)  # the last ranking's answers' confidence.features
 
 
 def check_query(query: str) -> str:
@@ -129,11 +135,13 @@ def _share_of_max(x: np.ndarray) -> np.ndarray:
 class Engine:
     """A loaded index and the model it was built with, shared by every request."""
 
-    def __init__(self, store: Store, embedder: Embedder, weights: Weights | None = None) -> None:
+    def __init__(self, store: Store, embedder: Embedder, weights: Weights | None = None,
+                 min_confidence: float | None = None) -> None:
         _check_model(store, embedder.name)
         self.store = store
         self.embedder = embedder
         self.weights = weights or Weights()
+        self.min_confidence = confidence.threshold_from_env() if min_confidence is None else min_confidence
 
     @classmethod
     def open(cls, data_dir: Path, model: str | None = None, cache_dir: Path | None = None,
@@ -146,11 +154,15 @@ class Engine:
         _check_model(store, chosen)  # before paying for loading the wrong model
         return cls(store, Embedder(chosen, cache_dir, backend))
 
-    def search(self, query: str, top_k: int = 5, filters: Filters | None = None) -> SearchResponse:
-        """Answer ``query`` with up to ``top_k`` passages and the best answer sentences among them."""
+    def search(self, query: str, top_k: int = 5, filters: Filters | None = None,
+               min_confidence: float | None = None) -> SearchResponse:
+        """Answer ``query`` with up to ``top_k`` passages and the best answer sentences; ``answered`` says
+        whether the best reaches ``min_confidence`` (default: the engine's, ``HOIDAP_MIN_CONFIDENCE``)."""
         if not 1 <= top_k <= MAX_TOP_K:
             raise QueryError(f"top_k must be between 1 and {MAX_TOP_K}")
-        return self.rank(self.candidates(query, filters), top_k)
+        if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+            raise QueryError("min_confidence must be between 0 and 1")
+        return self.rank(self.candidates(query, filters), top_k, min_confidence=min_confidence)
 
     def candidates(self, query: str, filters: Filters | None = None) -> Candidates:
         """Pool the top passages of both retrievers and measure them and their sentences every way we can."""
@@ -160,7 +172,7 @@ class Engine:
         store = self.store
         terms = store.term_ids(lexical_terms(text))
         allowed = store.passage_ids_where(**vars(filters)) if filters else None
-        lexical_all = store.passage_terms.scores(terms)
+        lexical_all, passage_most = store.passage_terms.scores_and_most(terms)
         if allowed is not None:
             inside = np.zeros(lexical_all.size, dtype=bool)
             inside[allowed] = True
@@ -181,6 +193,7 @@ class Engine:
         sentence_passage = np.searchsorted(pool, store.sentence_passages[sentence_ids])
         expected = Expected.of(text)
         content = store.term_ids([FOLDED + t for t in expected.terms])
+        sentence_lexical, sentence_most = store.sentence_terms.scores_and_most(terms, sentence_ids)
         return Candidates(
             query=query,
             passage_ids=pool,
@@ -189,15 +202,19 @@ class Engine:
             sentence_ids=sentence_ids,
             sentence_passage=sentence_passage,
             sentence_dense=store.sentence_vectors_of(sentence_ids) @ q,
-            sentence_lexical=store.sentence_terms.scores(terms, sentence_ids),
+            sentence_lexical=sentence_lexical,
             sentence_coverage=expected.coverage(store.sentence_terms.holding(content, sentence_ids), sentence_passage),
+            passage_lexical_most=passage_most,
+            sentence_lexical_most=sentence_most,
             expected=expected,
             plain=expected.plain and store.passage_terms.folded_share(text) >= PLAIN_KNOWN_SHARE,
             started=started,
         )
 
-    def rank(self, c: Candidates, top_k: int, weights: Weights | None = None) -> SearchResponse:
-        """Fuse the signals: passages by their own and their best sentence's scores, then sentences in them."""
+    def rank(self, c: Candidates, top_k: int, weights: Weights | None = None, answer_pool: int = ANSWER_POOL,
+             min_confidence: float | None = None) -> SearchResponse:
+        """Fuse the signals: passages by their own and their best sentence's scores, then the sentences of the
+        best ``answer_pool`` passages (whatever ``top_k``) as answers, each with its confidence."""
         w = weights or self.weights
         w = w.for_plain_question() if c.plain else w
         own = w.sentence_dense * _minmax(c.sentence_dense) + w.sentence_lexical * _share_of_max(c.sentence_lexical)
@@ -205,15 +222,23 @@ class Engine:
         np.maximum.at(best_sentence, c.sentence_passage, own)
         passage = (w.passage_dense * _minmax(c.passage_dense) + w.passage_lexical * _share_of_max(c.passage_lexical)
                    + w.passage_sentence * best_sentence)
-        order = np.argsort(-passage, kind="stable")[:top_k]
+        by_score = np.argsort(-passage, kind="stable")
         sentence = own + w.sentence_passage * _minmax(passage)[c.sentence_passage]
-        is_shown = np.zeros(len(c.passage_ids), dtype=bool)
-        is_shown[order] = True
-        shown = np.flatnonzero(is_shown[c.sentence_passage])  # only their sentences become answers
-        passages = self._shown(c, c.passage_ids[order].tolist())
-        sentence[shown] += w.sentence_kind * self._evidence(c, passages, shown) \
-            + w.sentence_coverage * c.sentence_coverage[shown]
-        return self._response(c, order, is_shown, passages, passage, sentence, top_k)
+        in_pool = np.zeros(len(c.passage_ids), dtype=bool)
+        in_pool[by_score[:answer_pool]] = True
+        pool = np.flatnonzero(in_pool[c.sentence_passage])  # only their sentences become answers
+        passages = self._shown(c, c.passage_ids[by_score[:max(answer_pool, top_k)]].tolist())
+        evidence = self._evidence(c, passages, pool)
+        sentence[pool] += w.sentence_kind * evidence + w.sentence_coverage * c.sentence_coverage[pool]
+        ranked = np.argsort(-sentence[pool], kind="stable")[:top_k]
+        answers = pool[ranked]
+        c.features = confidence.features(c, answers, sentence, pool, evidence[ranked])
+        sure = confidence.probability(c.features)
+        order = by_score[:top_k]
+        if answers.size and c.sentence_passage[answers[0]] not in order:  # the best answer's passage is shown
+            order = np.append(order[:-1], c.sentence_passage[answers[0]])
+        threshold = self.min_confidence if min_confidence is None else min_confidence
+        return self._response(c, order, answers, sure, threshold, passages, passage, sentence)
 
     def _shown(self, c: Candidates, ids: list[int]) -> dict[int, ShownPassage]:
         """The passages ``ids`` as shown, fetched once per candidates (ranking them again reuses them)."""
@@ -234,38 +259,39 @@ class Engine:
             evidence.append(c.evidence[sentence_id])
         return np.array(evidence, dtype=np.float32)
 
-    def _response(self, c: Candidates, order: np.ndarray, is_shown: np.ndarray, passages: dict[int, ShownPassage],
-                  passage: np.ndarray, sentence: np.ndarray, top_k: int) -> SearchResponse:
-        """Answers are the best sentences of the shown passages; each passage marks its answers and its best."""
-        ranked = np.argsort(-sentence, kind="stable")
-        in_shown: list[int] = ranked[is_shown[c.sentence_passage[ranked]]].tolist()
+    def _response(self, c: Candidates, order: np.ndarray, ranked: np.ndarray, sure: np.ndarray, threshold: float,
+                  passages: dict[int, ShownPassage], passage: np.ndarray, sentence: np.ndarray) -> SearchResponse:
+        """Answers best first with their confidence; each shown passage marks the answers in it worth showing
+        (confidence at least ``threshold``), and the best answer when the response counts as answered."""
         passage_of: list[int] = c.sentence_passage.tolist()
         sentence_ids: list[int] = c.sentence_ids.tolist()
         passage_ids: list[int] = c.passage_ids.tolist()
         answers = []
-        for j in in_shown[:top_k]:
+        marked: dict[int, list[tuple[int, float, float]]] = {}  # passage position -> (sentence position, score, confidence)
+        for j, p_sure in zip(ranked.tolist(), sure.tolist()):
             p = passages[passage_ids[passage_of[j]]]
             s = p.sentences[sentence_ids[j]]
-            answers.append(Answer(text=p.text_of(s), score=float(sentence[j]), document_id=p.document_id,
-                                  title=p.title, source=p.source, passage_id=p.id, sentence_id=s.id, start=s.start,
-                                  end=s.end, page=s.page, section=s.section))
-        marked = set(in_shown[:top_k])
-        best_of: dict[int, int] = {}
-        for j in in_shown:
-            best_of.setdefault(passage_of[j], j)
+            answers.append(Answer(text=p.text_of(s), score=float(sentence[j]), confidence=round(p_sure, 4),
+                                  document_id=p.document_id, title=p.title, source=p.source, passage_id=p.id,
+                                  sentence_id=s.id, start=s.start, end=s.end, page=s.page, section=s.section))
+            if p_sure >= threshold:
+                marked.setdefault(passage_of[j], []).append((j, float(sentence[j]), round(p_sure, 4)))
+        answered = bool(answers) and answers[0].confidence >= threshold
+        best = int(ranked[0]) if answered else -1
         results = []
         for i in order.tolist():
             p = passages[passage_ids[i]]
             highlights = []
-            for j in sorted(j for j in marked | {best_of[i]} if passage_of[j] == i) if i in best_of else []:
+            for j, score, p_sure in sorted(marked.get(i, ())):
                 s = p.sentences[sentence_ids[j]]
-                highlights.append(Highlight(start=s.start - p.start, end=s.end - p.start, score=float(sentence[j]),
-                                            best=bool(answers) and j == in_shown[0]))
+                highlights.append(Highlight(start=s.start - p.start, end=s.end - p.start, score=score,
+                                            confidence=p_sure, best=j == best))
             results.append(Result(document_id=p.document_id, title=p.title, source=p.source, passage_id=p.id,
                                   score=float(passage[i]), text=p.text, start=p.start, end=p.end,
                                   highlights=highlights, page=p.page, section=p.section))
         took = (time.perf_counter() - c.started) * 1000
-        return SearchResponse(query=c.query, answers=answers, results=results, took_ms=round(took, 2))
+        return SearchResponse(query=c.query, answered=answered, min_confidence=threshold, answers=answers,
+                              results=results, took_ms=round(took, 2))
 
 
 def _check_model(store: Store, model: str) -> None:

@@ -147,8 +147,15 @@ def ask(
     data_dir: DataDir = Path("data"),
     model: Model = None,
     backend: Backend = None,
+    min_confidence: Annotated[float | None, typer.Option(
+        "--min-confidence", min=0.0, max=1.0,
+        help="confidence the best answer needs to count as an answer (default: HOIDAP_MIN_CONFIDENCE, else the "
+             "fitted threshold)")] = None,
 ) -> None:
-    """Answer a question from the index: the best sentence first, then each passage with its answers marked."""
+    """Answer a question from the index: the best sentence first, then each passage with its answers marked.
+
+    When the documents do not answer (the best answer's confidence is under the threshold) it says so and shows
+    the closest passages; the exit code is 0 either way."""
     from hoidap.index.search import Engine, Filters, check_query
 
     try:
@@ -156,7 +163,7 @@ def ask(
     except HoidapError as exc:
         raise typer.BadParameter(str(exc), param_hint="QUESTION") from exc
     filters = Filters.of(source, formats or (), since, until)
-    response = Engine.open(data_dir, model, backend=backend).search(question, top_k, filters)
+    response = Engine.open(data_dir, model, backend=backend).search(question, top_k, filters, min_confidence)
     if as_json:
         sys.stdout.write(response.model_dump_json(indent=2) + "\n")
     else:
@@ -165,11 +172,18 @@ def ask(
 
 def _print_response(response: SearchResponse) -> None:
     if not response.answers:
-        out.print("No answer found.")
+        out.print("Không tìm thấy câu trả lời trong tài liệu.")
         return
     best = response.answers[0]
-    out.print(Text.assemble(("Trả lời: ", "bold"), (best.text, "bold green")))
-    out.print(Text(f"  — {best.title} ({best.source})", style="dim"))
+    if response.answered:
+        out.print(Text.assemble(("Trả lời: ", "bold"), (best.text, "bold green"),
+                                (f"  (độ tin cậy {best.confidence:.0%})", "dim")))
+        out.print(Text(f"  — {best.title} ({best.source})", style="dim"))
+    else:
+        out.print(Text.assemble(("Không tìm thấy câu trả lời trong tài liệu", "bold yellow"),
+                                f" cho câu hỏi “{response.query.strip()}” (độ tin cậy cao nhất {best.confidence:.0%},"
+                                f" cần {response.min_confidence:.0%})."))
+        out.print(Text("Các đoạn có thể liên quan:", style="bold"))
     for n, result in enumerate(response.results, 1):
         out.print()
         out.print(Text(f"{n}. {result.title}  ·  {result.source}  ·  {result.score:.3f}", style="bold cyan"))
@@ -209,8 +223,20 @@ def eval_cmd(
     without_diacritics: Annotated[bool, typer.Option(
         "--without-diacritics", help="ask every question with its marks removed, as often typed")] = False,
     sentence_vectors: SentenceVectors = None,
+    unanswerable: Annotated[bool, typer.Option(
+        "--unanswerable", help="measure abstention instead: the paragraphs split in two collections by position "
+                               "within each article, every question asked against both")] = False,
+    off_topic: Annotated[Path | None, typer.Option(
+        "--off-topic", help="with --unanswerable: also ask this SQuAD-format file's questions, as off-topic")] = None,
+    min_confidence: Annotated[float | None, typer.Option(
+        "--min-confidence", min=0.0, max=1.0,
+        help="the threshold the shares are measured at (default: HOIDAP_MIN_CONFIDENCE, else the fitted one)")] = None,
 ) -> None:
-    """Index every paragraph as a document, ask every question, print R@1, R@5, MRR@10, Answer@1, Answer@3."""
+    """Index every paragraph as a document, ask every question, print R@1, R@5, MRR@10, Answer@1, Answer@3.
+
+    With --unanswerable: AUROC of the confidence (correct first answers against same-topic unanswerable
+    questions), and at the threshold the shares of correct first answers kept, of unanswerable questions and of
+    wrong first answers refused, and the expected calibration error."""
     import dataclasses
     import tempfile
     import time
@@ -229,6 +255,10 @@ def eval_cmd(
         from hoidap.index.text import fold
 
         questions = [dataclasses.replace(q, text=fold(q.text)) for q in questions]
+    if unanswerable or off_topic:
+        _eval_abstention(documents, questions, off_topic, top_k, report, as_json, model, backend, sentence_vectors,
+                         min_confidence, data_dir)
+        return
     with tempfile.TemporaryDirectory(prefix="hoidap-eval-") as tmp:
         target = data_dir or Path(tmp)
         embedder = Embedder(resolve_model_name(model), backend=backend)
@@ -249,6 +279,51 @@ def eval_cmd(
                   f"({embedder.name}, {embedder.backend} backend, {sentence_vectors} sentence vectors)", markup=False)
         for name in ("r_at_1", "r_at_5", "mrr_at_10", "answer_at_1", "answer_at_3"):
             out.print(f"{name:>12}: {getattr(metrics, name):.3f}", markup=False)
+
+
+def _eval_abstention(documents, questions, off_topic: Path | None, top_k: int, report: Path | None, as_json: bool,
+                     model: str | None, backend: str | None, sentence_vectors: str | None,
+                     min_confidence: float | None, data_dir: Path | None) -> None:
+    """`hoidap eval --unanswerable`: two collections by paragraph position, every question against both."""
+    import tempfile
+    import time
+
+    from tqdm import tqdm
+
+    from hoidap.index.build import build_index
+    from hoidap.index.embeddings import Embedder, resolve_model_name
+    from hoidap.index.evaluate import abstention, abstention_summary, load_squad, split_by_position
+    from hoidap.index.search import Engine
+    from hoidap.index.store import Store
+
+    started = time.perf_counter()
+    others = load_squad(off_topic)[1] if off_topic else []
+    with tempfile.TemporaryDirectory(prefix="hoidap-eval-") as tmp:
+        embedder = Embedder(resolve_model_name(model), backend=backend)
+        collections = []
+        for n, docs in enumerate(split_by_position(documents)):
+            target = (data_dir or Path(tmp)) / f"half-{n}"
+            build_index(docs, target, embedder, sentence_vectors=sentence_vectors)
+            collections.append((Engine(Store.open(target), embedder, min_confidence=min_confidence), docs))
+        threshold = collections[0][0].min_confidence
+        rows = list(tqdm(abstention(collections, questions, others, top_k), total=2 * (len(questions) + len(others)),
+                         desc="asking", unit="q", disable=None, leave=False))
+    summary = abstention_summary(rows, threshold)
+    if report:
+        report.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    if as_json:
+        facts = {"model": embedder.name, "backend": embedder.backend, **summary,
+                 "seconds": round(time.perf_counter() - started, 1)}
+        sys.stdout.write(json.dumps(facts, indent=2) + "\n")
+        return
+    out.print(f"{len(questions)} questions (+{len(others)} off-topic) against two collections of {len(documents)} "
+              f"paragraphs split by position: {summary['answerable']} answerable ({summary['correct']} answered "
+              f"correctly first), {summary['same_topic']} same-topic, {summary['other_topic']} other-topic and "
+              f"{summary['off_topic']} off-topic unanswerable; threshold {threshold:.2f}", markup=False)
+    for name in ("auroc_same_topic", "auroc_other_topic", "auroc_off_topic", "kept_correct", "refused_same_topic",
+                 "refused_other_topic", "refused_off_topic", "refused_wrong", "ece"):
+        if summary[name] is not None:
+            out.print(f"{name:>19}: {summary[name]:.3f}", markup=False)
 
 
 @app.command()
