@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .documents import Document, discover, load_document
+from .documents import Document, discover, load_document, location
 from .embeddings import Embedder
 from .errors import CorruptIndexError, DocumentError, HoidapError, NoIndexError
 from .passages import Passage, build_passages
@@ -205,9 +205,9 @@ def update_index(data_dir: Path, embedder: Embedder, upserts: list[Document],
 
 def load_files(paths: Iterable[Path], skipped: list[str]) -> Iterable[Document]:
     """Documents from files and folders; an unreadable file is noted in ``skipped`` and the rest go on."""
-    for path in discover(paths):
+    for found in discover(paths):
         try:
-            yield load_document(path)
+            yield load_document(found.path, found.source, location(found.path))
         except DocumentError as exc:
             log.warning("skipped %s", exc)
             skipped.append(str(exc))

@@ -34,9 +34,23 @@ class Document:
     headings: tuple[tuple[int, str], ...] = ()
 
 
-def document_id(source: str) -> str:
-    """Stable across runs, so links to a document survive re-indexing."""
-    return hashlib.sha1(source.encode("utf-8")).hexdigest()[:12]
+def document_id(identity: str) -> str:
+    """Stable across runs, so links to a document survive re-indexing. ``identity`` is a file's
+    :func:`location`, or the source of a document that is no file (``upload:NAME``, ``api:...``)."""
+    return hashlib.sha1(identity.encode("utf-8")).hexdigest()[:12]
+
+
+def location(path: Path) -> str:
+    """A file's one name however it was typed: its absolute path with symlinks and ``..`` resolved."""
+    return str(Path(path).resolve())
+
+
+@dataclass(frozen=True)
+class Found:
+    """A file to index: ``path`` as found, and ``source``, the name people are shown for it."""
+
+    path: Path
+    source: str
 
 
 def content_hash(text: str) -> str:
@@ -59,13 +73,15 @@ def decode(data: bytes, name: str = "input") -> str:
         return data.decode("cp1258", errors="strict")
 
 
-def load_document(path: Path, source: str | None = None) -> Document:
+def load_document(path: Path, source: str | None = None, identity: str | None = None) -> Document:
     """Read one file through the reader for its suffix; raises ``DocumentError`` for unreadable or empty files.
 
-    The title is the file's own (metadata or first heading), else the file name: a first line
-    is often a whole paragraph.
+    ``source`` is what people are shown (default: the file's name); the id comes from ``identity``,
+    else from ``source`` when one is given (an upload's ``upload:NAME``), else from the file's
+    :func:`location`. The title is the file's own (metadata or first heading), else the file name.
     """
-    source = source or str(path)
+    identity = identity or source or location(path)
+    source = source or path.name
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise _unsupported(source)
@@ -76,7 +92,7 @@ def load_document(path: Path, source: str | None = None) -> Document:
     extracted = READERS[suffix](path)
     if not has_words(extracted.text):
         raise DocumentError(f"{source}: empty document (no letters or digits)")
-    return Document(document_id(source), extracted.title or path.stem, source, suffix.lstrip("."), extracted.text,
+    return Document(document_id(identity), extracted.title or path.stem, source, suffix.lstrip("."), extracted.text,
                     content_hash(extracted.text), modified, extracted.pages, extracted.headings)
 
 
@@ -91,19 +107,25 @@ def section_of(headings: Sequence[Sequence], offset: int) -> str | None:
     return headings[index - 1][1] if index else None
 
 
-def discover(paths: Iterable[Path]) -> Iterator[Path]:
-    """Supported files under the given files and folders, in a stable order; hidden files are skipped."""
+def discover(paths: Iterable[Path]) -> Iterator[Found]:
+    """Supported files under the given files and folders, in a stable order; hidden files are skipped.
+
+    A file is shown by its path from the folder given, that folder's own name first (``docs/2020/a.pdf``
+    for ``/srv/docs``, however the folder was typed), or by its name when given alone: never by
+    where it lies on this machine.
+    """
     for path in paths:
         if not path.exists():
             raise DocumentError(f"{path}: no such file or folder")
         if path.is_dir():
+            top = Path(path).resolve().name
             for child in sorted(path.rglob("*")):
                 rel = child.relative_to(path)
                 if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES \
                         and not any(part.startswith(".") for part in rel.parts):
-                    yield child
+                    yield Found(child, (Path(top) / rel).as_posix())
         elif path.suffix.lower() in SUPPORTED_SUFFIXES:
-            yield path
+            yield Found(path, path.name)
         else:
             raise _unsupported(path)
 

@@ -29,7 +29,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .arrays import mapped_view, runs
-from .documents import Document, page_of, section_of
+from .documents import Document, document_id, location, page_of, section_of
 from .errors import CorruptIndexError, IndexBusyError, NoIndexError
 from .lexical import LexicalIndex
 from .passages import Passage
@@ -46,7 +46,7 @@ from .sentences import Span
 from .text import normalize
 from .vectors import build_vector_index, choose_kind, open_index, save
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7  # 7: a file's id is its resolved location's, not its path as typed
 DB_NAME = "index.sqlite3"
 PASSAGE_INDEX = "passages.faiss"
 PASSAGE_VECTORS = "passages.npy"
@@ -110,11 +110,23 @@ def older_documents(data_dir: Path) -> list[Document]:
         return []
     try:
         db.row_factory = sqlite3.Row
-        return [_document_of(r) for r in db.execute("SELECT * FROM documents ORDER BY rowid")]
+        return [_located(_document_of(r)) for r in db.execute("SELECT * FROM documents ORDER BY rowid")]
     except (sqlite3.Error, KeyError, IndexError, ValueError, TypeError):
         return []
     finally:
         db.close()
+
+
+def _located(doc: Document) -> Document:
+    """A document of a version before schema 7, which knew a file by its path as typed, under its
+    file's one name (:func:`~hoidap.index.documents.location`): indexing the file again then replaces
+    it rather than adding it twice. An absolute source is shown as its folder and name; documents
+    that are no file here (uploads, the API's) keep their id and source."""
+    path = Path(doc.source)
+    if not path.is_file():
+        return doc
+    shown = doc.source if not path.is_absolute() else (Path(path.parent.name) / path.name).as_posix()
+    return replace(doc, id=document_id(location(path)), source=shown)
 
 
 def _mapped(file: Path) -> np.ndarray:
@@ -380,6 +392,14 @@ class Store:
     def document(self, doc_id: str) -> sqlite3.Row | None:
         rows = self.query("SELECT * FROM documents WHERE id = ?", (doc_id,))
         return rows[0] if rows else None
+
+    def find_document(self, name: str) -> str | None:
+        """The id of the document ``name`` names: its id, its source as shown, or its file by any spelling
+        of the path (the id is the file's :func:`~hoidap.index.documents.location`'s)."""
+        ids = [name, document_id(name), document_id(location(Path(name)))]
+        rows = self.query(f"SELECT id FROM documents WHERE id IN ({','.join('?' * len(ids))}) OR source = ? LIMIT 1",
+                          (*ids, name))
+        return rows[0]["id"] if rows else None
 
     def documents(self, offset: int = 0, limit: int = 50) -> list[sqlite3.Row]:
         return self.query("""SELECT d.id, d.title, d.source, d.format, d.modified, d.indexed_at,

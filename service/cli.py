@@ -12,28 +12,51 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from hoidap.index.embeddings import BACKENDS
 from hoidap.index.errors import HoidapError
-from hoidap.index.results import SearchResponse
+
+if TYPE_CHECKING:
+    from hoidap.index.results import SearchResponse
+
+# Imports of the index package (numpy, ONNX Runtime, SQLite ...) are made inside the commands that
+# need them: `hoidap --help` and `hoidap ask --server` then start in a fraction of a second.
 
 app = typer.Typer(help="Hỏi Đáp: Vietnamese semantic search and question answering.", add_completion=False,
                   no_args_is_help=True, pretty_exceptions_enable=False)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+PAGE = 1000  # documents read at a time by `hoidap documents`
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="HOIDAP_DATA_DIR", help="where the index lives")]
 Model = Annotated[str | None, typer.Option("--model", envvar="HOIDAP_MODEL",
                                            help="sentence-transformers model name or path (default: multilingual-e5-small, built offline)")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"hoidap {version('hoidap')}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="print the version and exit")] = False) -> None:
+    """Hỏi Đáp: Vietnamese semantic search and question answering."""
+
+
 def _check_backend(value: str | None) -> str | None:
-    if value is not None and value not in BACKENDS:
+    if value is None:
+        return value
+    from hoidap.index.embeddings import BACKENDS
+
+    if value not in BACKENDS:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(BACKENDS)}")
     return value
 
@@ -72,7 +95,7 @@ def _model_for(data_dir: Path, model: str | None) -> str:
 
 @app.command("index")
 def index_cmd(
-    paths: Annotated[list[Path] | None, typer.Argument(help="files or folders (default: corpus/)")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="files or folders to index", show_default=False)] = None,
     data_dir: DataDir = Path("data"),
     model: Model = None,
     backend: Backend = None,
@@ -94,13 +117,15 @@ def index_cmd(
     from hoidap.index.embeddings import Embedder
     from hoidap.index.vectors import KINDS
 
+    if not paths:
+        raise typer.BadParameter("give the files or folders to index, e.g. `hoidap index ~/tai-lieu`",
+                                 param_hint="PATHS")
     if vector_index is not None and vector_index not in ("auto", *KINDS):
         raise typer.BadParameter(f"choose one of auto, {', '.join(KINDS)}", param_hint="--vector-index")
-    paths = paths or [Path("corpus")]
-    files = list(discover(paths))
+    total = sum(1 for _ in discover(paths))
     skipped: list[str] = []
-    with tqdm(total=len(files), desc="indexing", unit="doc", disable=None, leave=False) as bar:
-        report = build_index(load_files(files, skipped), data_dir, Embedder(_model_for(data_dir, model), backend=backend),
+    with tqdm(total=total, desc="indexing", unit="doc", disable=None, leave=False) as bar:
+        report = build_index(load_files(paths, skipped), data_dir, Embedder(_model_for(data_dir, model), backend=backend),
                              passage_tokens, progress=lambda _doc: bar.update(), prune=prune,
                              vector_index=vector_index, sentence_vectors=sentence_vectors)
     for reason in skipped:
@@ -118,19 +143,19 @@ def index_cmd(
 
 @app.command()
 def remove(
-    document: Annotated[str, typer.Argument(help="a document id, or the path it was indexed from")],
+    document: Annotated[str, typer.Argument(help="a document id, its source as shown, or its file's path "
+                                                 "(any spelling)")],
     data_dir: DataDir = Path("data"),
 ) -> None:
     """Remove one document from the index."""
     from hoidap.index.build import update_index
-    from hoidap.index.documents import document_id
     from hoidap.index.embeddings import Embedder
     from hoidap.index.store import Store
 
     store = Store.open(data_dir)
-    doc_id = next((c for c in (document, document_id(document)) if store.document(c) is not None), None)
+    doc_id = store.find_document(document)
     if doc_id is None:
-        raise HoidapError(f"no document {document!r} in {data_dir}: `hoidap info` counts them, the API lists them")
+        raise HoidapError(f"no document {document!r} in {data_dir}: `hoidap documents` lists them")
     report = update_index(data_dir, Embedder(store.info.model), [], [doc_id])
     out.print(f"removed {document}; {report.documents} documents left in {data_dir}", markup=False)
 
@@ -147,6 +172,9 @@ def ask(
     data_dir: DataDir = Path("data"),
     model: Model = None,
     backend: Backend = None,
+    server: Annotated[str | None, typer.Option(envvar="HOIDAP_URL", help="ask a running server (e.g. "
+                                               "http://127.0.0.1:8000) instead of loading the index here")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="HOIDAP_API_KEY", help="the server's API key, if it needs one")] = None,
     min_confidence: Annotated[float | None, typer.Option(
         "--min-confidence", min=0.0, max=1.0,
         help="confidence the best answer needs to count as an answer (default: HOIDAP_MIN_CONFIDENCE, else the "
@@ -156,14 +184,25 @@ def ask(
 
     When the documents do not answer (the best answer's confidence is under the threshold) it says so and shows
     the closest passages; the exit code is 0 either way."""
-    from hoidap.index.search import Engine, Filters, check_query
+    from hoidap.index.errors import QueryError
 
     try:
-        check_query(question)
-    except HoidapError as exc:
+        if server:
+            from . import client
+
+            body = {"query": question, "top_k": top_k, "source_prefix": source, "formats": formats or [],
+                    "modified_after": since.isoformat() if since else None,
+                    "modified_before": until.isoformat() if until else None, "min_confidence": min_confidence}
+            response = client.response(server, client.search(server, body, api_key))
+        else:
+            from hoidap.index.search import Engine, Filters, check_query
+
+            check_query(question)
+            filters = Filters.of(source, formats or (), since, until)
+            response = Engine.open(data_dir, model, backend=backend).search(question, top_k, filters,
+                                                                            min_confidence)
+    except QueryError as exc:
         raise typer.BadParameter(str(exc), param_hint="QUESTION") from exc
-    filters = Filters.of(source, formats or (), since, until)
-    response = Engine.open(data_dir, model, backend=backend).search(question, top_k, filters, min_confidence)
     if as_json:
         sys.stdout.write(response.model_dump_json(indent=2) + "\n")
     else:
@@ -192,6 +231,20 @@ def _print_response(response: SearchResponse) -> None:
             text.stylize("bold black on green" if h.best else "black on yellow", h.start, h.end)
         out.print(text)
     out.print(Text(f"\n{response.took_ms:.0f} ms", style="dim"))
+
+
+@app.command()
+def documents(data_dir: DataDir = Path("data"), as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the indexed documents: id, passages, source and title (ids and sources are what `remove` takes)."""
+    from hoidap.index.store import Store
+
+    store = Store.open(data_dir)
+    rows = [dict(r) for offset in range(0, store.info.documents, PAGE) for r in store.documents(offset, PAGE)]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        return
+    for r in rows:
+        out.print(f"{r['id']}  {r['passages']:>5}  {r['source']}  ·  {r['title']}", markup=False)
 
 
 @app.command()

@@ -106,10 +106,55 @@ def test_info(corpus_data_dir):
     assert facts["sentence_vectors"] == "pooled"
 
 
-def test_default_paths_are_corpus_and_data(tmp_path):
+def test_index_needs_a_path_and_data_dir_defaults_to_data(tmp_path):
     shutil.copytree(CORPUS, tmp_path / "corpus")
-    assert run("index", cwd=tmp_path).returncode == 0
+    assert_one_line_error(run("index", cwd=tmp_path), 2, "give the files or folders to index")
+    assert run("index", "corpus", cwd=tmp_path).returncode == 0
     assert (tmp_path / "data" / "current").exists()
+
+
+def test_one_folder_by_any_spelling_is_one_set_of_documents(tmp_path):
+    """Absolute, relative and through a symlink: the same files, indexed once, shown from the folder's name."""
+    docs = tmp_path / "srv" / "docs"
+    shutil.copytree(CORPUS, docs / "gen")
+    (tmp_path / "link").symlink_to(docs / "gen")
+    data = str(tmp_path / "data")
+    assert run("index", str(docs / "gen"), "--data-dir", data).returncode == 0
+    for cwd, spelling in ((docs, "gen"), (tmp_path / "srv", "docs/gen"), (tmp_path, "link"), (docs, "./gen/../gen")):
+        again = run("index", spelling, "--data-dir", data, cwd=cwd)
+        assert again.returncode == 0 and "nothing changed: 2 documents" in again.stdout, again
+    listed = json.loads(run("documents", "--json", "--data-dir", data).stdout)
+    assert sorted(d["source"] for d in listed) == ["gen/hai-phong-doi-ngoai-2016.txt", "gen/hai-phong-doi-ngoai-2020.txt"]
+    ask = run("ask", QUESTION_19, "--data-dir", data)
+    assert str(tmp_path) not in ask.stdout and "gen/hai-phong-doi-ngoai-2016.txt" in ask.stdout
+    assert str(tmp_path) not in run("ask", "--json", QUESTION_19, "--data-dir", data).stdout
+    removed = run("remove", "./gen/hai-phong-doi-ngoai-2016.txt", "--data-dir", data, cwd=docs)
+    assert removed.returncode == 0 and "1 documents left" in removed.stdout, removed
+    assert_one_line_error(run("remove", "gen/hai-phong-doi-ngoai-2016.txt", "--data-dir", data), 1,
+                          "hoidap documents")
+    assert run("index", str(tmp_path / "link" / "hai-phong-doi-ngoai-2016.txt"), "--data-dir", data).returncode == 0
+    assert len(json.loads(run("documents", "--json", "--data-dir", data).stdout)) == 2
+
+
+def test_version_and_documents(corpus_data_dir):
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("hoidap 0.")
+    listed = run("documents", "--data-dir", str(corpus_data_dir))
+    assert listed.returncode == 0
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 2 and all("corpus/hai-phong-doi-ngoai-20" in line for line in lines)
+    doc_id = lines[0].split()[0]
+    assert json.loads(run("documents", "--json", "--data-dir", str(corpus_data_dir)).stdout)[0]["id"] == doc_id
+
+
+def test_ask_a_running_server(live_url, corpus_data_dir):
+    """--server gives what the local index gives, and the same exit codes, without loading anything."""
+    local = json.loads(run("ask", "--json", QUESTION_FDI, "--data-dir", str(corpus_data_dir)).stdout)
+    remote = json.loads(run("ask", "--json", QUESTION_FDI, "--server", live_url).stdout)
+    assert [a["text"] for a in remote["answers"]] == [a["text"] for a in local["answers"]]
+    assert "7,63 tỷ USD" in run("ask", QUESTION_FDI, "--server", live_url).stdout
+    assert_one_line_error(run("ask", "  ", "--server", live_url), 2, "empty")
+    assert_one_line_error(run("ask", QUESTION_FDI, "--server", "http://127.0.0.1:9"), 1, "hoidap serve")
 
 
 def test_ask_without_index_prints_one_line_and_exits_1(tmp_path):
