@@ -76,12 +76,12 @@ def decode(data: bytes, name: str = "input") -> str:
 def load_document(path: Path, source: str | None = None, identity: str | None = None) -> Document:
     """Read one file through the reader for its suffix; raises ``DocumentError`` for unreadable or empty files.
 
-    ``source`` is what people are shown (default: the file's name); the id comes from ``identity``,
+    ``source`` is what people are shown (default: the path as given); the id comes from ``identity``,
     else from ``source`` when one is given (an upload's ``upload:NAME``), else from the file's
     :func:`location`. The title is the file's own (metadata or first heading), else the file name.
     """
     identity = identity or source or location(path)
-    source = source or path.name
+    source = source or str(path)
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise _unsupported(source)

@@ -101,16 +101,32 @@ def _from_lines(lines: Iterable[Line], title: str | None = None) -> Extracted:
     return Extracted(text, title or (headings[0][1] if headings else None), headings=headings)
 
 
+HEADING_MAX_CHARS = 120  # a first line longer than this is a paragraph, not a title
+
+
+def _first_line_title(text: str) -> str | None:
+    """The first non-empty line when it reads as a heading: short, and not ending a sentence
+    ("Báo cáo tình hình kinh tế quý I", not "Năm 2015, thành phố đạt ... tỷ USD.")."""
+    first = next((line.strip() for line in text.split("\n") if line.strip()), "")
+    rest = text[text.find(first) + len(first):]
+    if not first or len(first) > HEADING_MAX_CHARS or first[-1] in ".!?…:;," or not rest.strip() \
+            or not any(ch.isalpha() for ch in first):
+        return None
+    return _title(first)
+
+
 def read_txt(path: Path) -> Extracted:
     with _reading(path, "text"):
-        return Extracted(to_display(_decode(path.read_bytes(), path)), None)
+        text = to_display(_decode(path.read_bytes(), path))
+        return Extracted(text, _first_line_title(text))
 
 
 def read_md(path: Path) -> Extracted:
     """Markdown kept as written except heading lines, which lose their ``#`` or underline markup."""
     with _reading(path, "Markdown"):
         text = to_display(_decode(path.read_bytes(), path))
-        return _from_lines(_markdown_lines(text))
+        lines = list(_markdown_lines(text))
+        return _from_lines(lines, _first_line_title("\n".join(line for line, _ in lines)))
 
 
 def _markdown_lines(text: str) -> Iterator[Line]:

@@ -126,6 +126,19 @@ def test_html_meta_charset_is_honoured(tmp_path):
     assert doc.text == "Thủ đô\nHà Nội." and doc.title == "Thủ đô", "without <title>, the first <h1>"
 
 
+@pytest.mark.parametrize("suffix", [".txt", ".md"])
+def test_a_first_line_that_reads_as_a_heading_is_the_title(tmp_path, suffix):
+    (tmp_path / f"bao-cao{suffix}").write_text("\n  Báo cáo tình hình kinh tế quý I  \n\nNăm 2015, thành phố đạt 7,63 tỷ USD.\n",
+                                             encoding="utf-8")
+    assert load_document(tmp_path / f"bao-cao{suffix}").title == "Báo cáo tình hình kinh tế quý I"
+    for text in ("Năm 2015, thành phố đạt 7,63 tỷ USD.\nDân số 2 triệu.",  # a sentence, not a heading
+                 "Chỉ một dòng không dấu chấm",  # the whole document
+                 "Điều đó được khẳng định qua Báo cáo chính trị trình Đại hội Đảng bộ thành phố lần thứ 15 với "
+                 "nhiều nội dung quan trọng về công tác đối ngoại\nTiếp theo."):  # too long for a title
+        (tmp_path / f"van-ban{suffix}").write_text(text, encoding="utf-8")
+        assert load_document(tmp_path / f"van-ban{suffix}").title == "van-ban"
+
+
 def test_markdown_headings_lose_their_markup(tmp_path):
     (tmp_path / "ghi-chu.md").write_text("# Hải Phòng\n\nThành phố cảng.\n\n## Đối ngoại ##\n\n"
                                          "Quan hệ với **19 địa phương**.\n\n```\n# không phải tiêu đề\n```\n",
