@@ -51,6 +51,8 @@ class SearchRequest(BaseModel):
     formats: list[str] = Field([], max_length=10, description="only these formats", examples=[["pdf", "docx"]])
     modified_after: datetime | None = Field(None, description="only documents modified at or after this time")
     modified_before: datetime | None = Field(None, description="only documents modified at or before this time")
+    min_confidence: float | None = Field(None, ge=0.0, le=1.0, description="the confidence the best answer needs for "
+                                         "`answered` (default: the server's HOIDAP_MIN_CONFIDENCE)")
 
     def filters(self) -> Filters | None:
         return Filters.of(self.source_prefix, self.formats, self.modified_after, self.modified_before)
@@ -153,9 +155,11 @@ def json_body(content_type: str, body: bytes, model: type[Model]) -> Model:
 
 
 async def search(request: Request, body: SearchRequest) -> Response:
-    """Answer a question: ranked answer sentences (best first) and the passages they come from."""
+    """Answer a question: ranked answer sentences (best first, each with its confidence), the passages they come
+    from, and `answered`: false when the documents do not answer (then hand over to a person)."""
     request.state.query = body.query  # for the access log, if HOIDAP_LOG_QUERIES allows
-    return as_json(await run_search(request, engine_of(request), body.query, body.top_k, body.filters()))
+    return as_json(await run_search(request, engine_of(request), body.query, body.top_k, body.filters(),
+                                    body.min_confidence))
 
 
 router.add_api_route("/search", search, methods=["POST"], response_model=SearchResponse, responses=ERRORS,
@@ -172,15 +176,17 @@ async def search_get(
     format: Annotated[list[str] | None, Query(max_length=10, description="only these formats")] = None,
     since: Annotated[datetime | None, Query(description="only documents modified at or after")] = None,
     until: Annotated[datetime | None, Query(description="only documents modified at or before")] = None,
+    min_confidence: Annotated[float | None, Query(ge=0.0, le=1.0, description="the confidence the best answer "
+                                                  "needs for `answered` (default: the server's)")] = None,
 ) -> Response:
     """The same as ``POST /search``, for simple clients."""
     request.state.query = q
     filters = Filters.of(source, format or (), since, until)
-    return as_json(await run_search(request, engine_of(request), q, top_k, filters))
+    return as_json(await run_search(request, engine_of(request), q, top_k, filters, min_confidence))
 
 
 async def run_search(request: Request, engine: Engine, query: str, top_k: int,
-                     filters: Filters | None) -> SearchResponse:
+                     filters: Filters | None, min_confidence: float | None = None) -> SearchResponse:
     """``engine.search`` here on the event loop when this is the only request in the process, else on
     the search threads (:func:`search_threads`).
 
@@ -191,9 +197,10 @@ async def run_search(request: Request, engine: Engine, query: str, top_k: int,
     """
     await asyncio.sleep(0)
     if request.app.state.metrics.in_progress <= 1:
-        return engine.search(query, top_k, filters)
+        return engine.search(query, top_k, filters, min_confidence)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(request.app.state.search_threads, engine.search, query, top_k, filters)
+    return await loop.run_in_executor(request.app.state.search_threads, engine.search, query, top_k, filters,
+                                      min_confidence)
 
 
 def search_threads() -> ThreadPoolExecutor:

@@ -109,7 +109,7 @@ async def search_page(request: Request, q: Question = "",
             message, status = f"Câu hỏi không hợp lệ: {exc}.", 422
         else:
             if not response.answers:
-                message = "Không tìm thấy câu trả lời. Hãy thử diễn đạt câu hỏi theo cách khác."
+                message = "Không tìm thấy câu trả lời trong tài liệu. Hãy thử diễn đạt câu hỏi theo cách khác."
     segments = {r.passage_id: passage_segments(r.text, r.highlights) for r in response.results} if response else {}
     return render(request, "results.html", status, q=q, response=response, segments=segments, message=message,
                   source=source, format=format)

@@ -58,3 +58,24 @@ def test_ask_in_the_browser(browser, live_url: str):
         expect(page.get_by_role("link", name="← Quay lại kết quả")).to_be_visible()
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("question", ["Thủ đô của Pháp là gì?", "xyzzy qwerty"])
+def test_the_browser_shows_no_answer(browser, live_url: str, question: str):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1000, "height": 800}, locale="vi-VN")
+    try:
+        page.goto(f"{live_url}/")
+        box = page.get_by_label("Câu hỏi")
+        box.fill(question)
+        box.press("Enter")
+        page.wait_for_url("**/search?q=*")
+        expect(page.get_by_role("heading", name="Không tìm thấy câu trả lời trong tài liệu")).to_be_visible()
+        expect(page.locator(".no-answer")).to_contain_text(question)
+        expect(page.get_by_role("heading", name="Các đoạn có thể liên quan")).to_be_visible()
+        expect(page.locator("mark")).to_have_count(0)  # no sentence highlighted as an answer
+        expect(page.locator(".best-answer")).to_have_count(0)
+        expect(page.locator("article.result").first).to_be_visible()  # the closest passages are still there
+    finally:
+        page.close()

@@ -47,9 +47,10 @@ def test_index_then_ask_json(tmp_path):
     assert ask.returncode == 0, ask.stderr
     response = json.loads(ask.stdout)
     assert "19 địa phương" in response["answers"][0]["text"]
-    assert set(response) == {"query", "answers", "results", "took_ms"}
-    assert set(response["answers"][0]) >= {"text", "score", "document_id", "title", "source", "passage_id",
-                                           "start", "end"}
+    assert set(response) == {"query", "answered", "min_confidence", "answers", "results", "took_ms"}
+    assert response["answered"] is True
+    assert set(response["answers"][0]) >= {"text", "score", "confidence", "document_id", "title", "source",
+                                           "passage_id", "start", "end"}
     assert set(response["results"][0]) >= {"document_id", "title", "source", "passage_id", "score", "text",
                                            "highlights"}
     fdi = json.loads(run("ask", "--json", QUESTION_FDI, "--data-dir", str(tmp_path)).stdout)

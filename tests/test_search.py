@@ -18,10 +18,9 @@ def test_answer_offsets_point_into_the_document(engine):
     for answer in response.answers:
         doc = engine.store.document(answer.document_id)
         assert doc["text"][answer.start:answer.end] == answer.text
-    for result in response.results:
-        assert result.highlights, "every result marks at least its best sentence"
+    for result in response.results:  # only answers sure enough to show are marked
         for h in result.highlights:
-            assert result.text[h.start:h.end].strip()
+            assert result.text[h.start:h.end].strip() and h.confidence >= response.min_confidence
     best = [(r, h) for r in response.results for h in r.highlights if h.best]
     assert len(best) == 1, "exactly one sentence is set apart as the best answer"
     result, h = best[0]
