@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hoidap.index.evaluate import answer_rank, document_rank, load_squad, summarize
+from hoidap.index.evaluate import (abstention_summary, answer_rank, auroc, calibration_error, document_rank,
+                                   load_squad, split_by_position, summarize)
 from tests.conftest import XQUAD
 
 HOIDAP = str(Path(sys.executable).parent / "hoidap")
@@ -88,3 +89,68 @@ def test_eval_refuses_a_broken_file(tmp_path):
     proc = subprocess.run([HOIDAP, "eval", str(bad)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "not a readable SQuAD-format JSON file" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_auroc_and_calibration_on_hand_made_scores():
+    assert auroc([0.9, 0.8], [0.1, 0.2]) == 1.0 and auroc([0.1], [0.9]) == 0.0
+    assert auroc([0.9, 0.8, 0.5], [0.1, 0.5]) == pytest.approx(5.5 / 6), "a tie counts half"
+    assert auroc([], [0.1]) is None
+    assert calibration_error([0.9, 0.1], [True, False]) == pytest.approx(0.1)
+    assert calibration_error([0.75, 0.75, 0.75, 0.75], [True, True, True, False]) == pytest.approx(0.0)
+    assert calibration_error([1.0, 0.0], [False, True]) == pytest.approx(1.0), "the ends fall in a bin"
+
+
+def test_abstention_shares_on_a_hand_made_set():
+    def row(case, correct, confidence):
+        return {"case": case, "correct": correct, "confidence": confidence}
+
+    rows = [row("answerable", True, 0.9), row("answerable", True, 0.6), row("answerable", True, 0.2),
+            row("answerable", False, 0.4), row("answerable", False, 0.1),
+            row("same_topic", False, 0.1), row("same_topic", False, 0.3), row("same_topic", False, 0.7),
+            row("off_topic", False, 0.05), row("off_topic", False, 0.01)]
+    s = abstention_summary(rows, 0.5)
+    assert (s["answerable"], s["correct"], s["same_topic"], s["off_topic"], s["other_topic"]) == (5, 3, 3, 2, 0)
+    assert s["kept_correct"] == pytest.approx(2 / 3, abs=1e-4)
+    assert s["refused_same_topic"] == pytest.approx(2 / 3, abs=1e-4) and s["refused_off_topic"] == 1.0
+    assert s["refused_wrong"] == 1.0 and s["refused_other_topic"] is None
+    assert s["auroc_same_topic"] == pytest.approx(auroc([0.9, 0.6, 0.2], [0.1, 0.3, 0.7]), abs=1e-4)
+    assert s["auroc_off_topic"] == 1.0
+    assert s["ece"] == pytest.approx(calibration_error([r["confidence"] for r in rows],
+                                                       [r["correct"] for r in rows]), abs=1e-4)
+
+
+def test_split_by_position_alternates_paragraphs_within_each_article(tmp_path):
+    data = {"data": [{"title": t, "paragraphs": [{"context": f"{t} đoạn {p}.", "qas": [
+        {"id": f"{t}{p}", "question": "?", "answers": [{"text": "đoạn", "answer_start": 0}]}]} for p in range(n)]}
+        for t, n in (("A", 3), ("B", 1))]}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    even, odd = split_by_position(load_squad(path)[0])
+    assert [d.id for d in even] == ["a0p0", "a0p2", "a1p0"] and [d.id for d in odd] == ["a0p1"]
+
+
+@pytest.mark.skipif(not XQUAD.exists(), reason="shared/eval/xquad-vi is not beside the project")
+def test_eval_unanswerable_on_a_slice(tmp_path):
+    data = json.loads(XQUAD.read_text(encoding="utf-8"))
+    other = {"data": data["data"][5:6]}
+    data["data"] = data["data"][:2]
+    path, off = tmp_path / "slice.json", tmp_path / "other.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    off.write_text(json.dumps(other, ensure_ascii=False), encoding="utf-8")
+    report = tmp_path / "rows.jsonl"
+    proc = subprocess.run([HOIDAP, "eval", str(path), "--unanswerable", "--off-topic", str(off), "--json",
+                           "--report", str(report)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(proc.stdout)
+    n = len(load_squad(path)[1])
+    n_off = len(load_squad(off)[1])
+    assert (facts["answerable"], facts["same_topic"], facts["off_topic"]) == (n, n, 2 * n_off)
+    for key in ("auroc_same_topic", "auroc_off_topic", "kept_correct", "refused_same_topic", "refused_off_topic",
+                "refused_wrong", "ece"):
+        assert 0.0 <= facts[key] <= 1.0, key
+    assert facts["auroc_same_topic"] > 0.8 and facts["refused_off_topic"] > 0.8
+    rows = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 2 * (n + n_off) and {r["case"] for r in rows} == {"answerable", "same_topic", "off_topic"}
+    proc = subprocess.run([HOIDAP, "eval", str(path), "--unanswerable", "--min-confidence", "0.5"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "threshold 0.50" in proc.stdout and "auroc_same_topic" in proc.stdout
