@@ -120,6 +120,14 @@ class LexicalIndex:
         at, hit = _among(found, rows)
         return np.bincount(at[hit], weights=weights[hit], minlength=rows.size).astype(np.float32), most
 
+    def idf(self, ids: np.ndarray) -> tuple[np.ndarray, float]:
+        """The BM25 IDF of each term in ``ids`` (from its postings' count, no extra read), and the IDF of a term
+        no row holds: how rare each of a question's words is in this index."""
+        indptr = self.bm25.scores["indptr"]
+        held = (indptr[ids + 1] - indptr[ids]).astype(np.float64)
+        n = float(self.size)
+        return np.log1p((n - held + 0.5) / (held + 0.5)), float(np.log1p((n + 0.5) / 0.5))
+
     def holding(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Which of ``rows`` (ascending) hold which term: booleans of shape (len(rows), len(ids)), read
         from the postings rather than from each row's text."""

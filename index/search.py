@@ -100,6 +100,9 @@ class Candidates:
     sentence_coverage: np.ndarray  # the question's content words in it or the sentence before (Expected.coverage)
     passage_lexical_most: float  # the most the question's terms score in any passage (a scale for confidence)
     sentence_lexical_most: float  # the same over sentences
+    sentence_rare_coverage: np.ndarray  # sentence_coverage weighted by each content word's IDF (unknown ones too)
+    passage_rare_coverage: np.ndarray  # the same for each whole passage
+    passage_rarest_missing: np.ndarray  # IDF of the rarest content word a passage lacks, over the highest IDF
     expected: Expected
     plain: bool  # typed without diacritics in the collection's language (Weights.plain_dense)
     started: float
@@ -194,6 +197,14 @@ class Engine:
         expected = Expected.of(text)
         content = store.term_ids([FOLDED + t for t in expected.terms])
         sentence_lexical, sentence_most = store.sentence_terms.scores_and_most(terms, sentence_ids)
+        held = store.sentence_terms.holding(content, sentence_ids)
+        idf, unknown_idf = store.sentence_terms.idf(content)
+        idf = np.append(idf, [unknown_idf] * (len(expected.terms) - content.size))  # words the index never saw
+        held_all = np.zeros((held.shape[0], idf.size), dtype=bool)
+        held_all[:, :content.size] = held
+        passage_held = np.zeros((pool.size, idf.size), dtype=bool)
+        np.logical_or.at(passage_held, sentence_passage, held_all)
+        idf_total = float(idf.sum())
         return Candidates(
             query=query,
             passage_ids=pool,
@@ -203,9 +214,12 @@ class Engine:
             sentence_passage=sentence_passage,
             sentence_dense=store.sentence_vectors_of(sentence_ids) @ q,
             sentence_lexical=sentence_lexical,
-            sentence_coverage=expected.coverage(store.sentence_terms.holding(content, sentence_ids), sentence_passage),
+            sentence_coverage=expected.coverage(held, sentence_passage),
             passage_lexical_most=passage_most,
             sentence_lexical_most=sentence_most,
+            sentence_rare_coverage=expected.coverage(held_all, sentence_passage, idf, idf_total),
+            passage_rare_coverage=(passage_held @ idf / idf_total if idf_total else np.zeros(pool.size)),
+            passage_rarest_missing=(np.where(passage_held, 0.0, idf).max(axis=1, initial=0.0) / unknown_idf),
             expected=expected,
             plain=expected.plain and store.passage_terms.folded_share(text) >= PLAIN_KNOWN_SHARE,
             started=started,
