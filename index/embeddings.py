@@ -76,7 +76,8 @@ class OnnxEncoder:
 
     def __init__(self, model_dir: Path, onnx_file: Path, threads: int = 1) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
+
+        from .tokens import Tokens
 
         def config(name: str) -> dict:
             path = model_dir / name
@@ -89,14 +90,11 @@ class OnnxEncoder:
         self.prompts: dict[str, str] = config("config_sentence_transformers.json").get("prompts") or {}
         self.max_seq_length = int(config("sentence_bert_config.json").get("max_seq_length") or 512)
         self._dimension = int(pooling["word_embedding_dimension"])
-        # One tokenizer (about 300 MB for this vocabulary) both counts and encodes: truncation and
-        # padding are done here rather than configured on it, so counts are never cut at the limit.
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
+        # One tokenizer both counts and encodes: truncation is done here, so counts are never cut at the limit.
+        self.tokens = Tokens(model_dir)
         pad = config("tokenizer_config.json").get("pad_token") or "<pad>"
-        self.pad_id = self.tokenizer.token_to_id(pad) or 0
-        self.room = self.max_seq_length - self.tokenizer.num_special_tokens_to_add(False)
+        self.pad_id = self.tokens.token_id(pad) or 0
+        self.room = self.max_seq_length - self.tokens.special_count
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -108,28 +106,24 @@ class OnnxEncoder:
         return self._dimension
 
     def token_count(self, text: str) -> int:
-        return len(self.tokenizer.encode(text).ids)
-
-    def _encodings(self, texts: list[str]) -> list["Encoding"]:  # noqa: F821
-        """Tokens as the model sees them: cut to ``max_seq_length`` before the special tokens, as transformers does."""
-        # one text (a question) is encoded here: encode_batch would hand it to a thread pool and back
-        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False) if len(texts) > 1 \
-            else [self.tokenizer.encode(t, add_special_tokens=False) for t in texts]
-        for encoding in encodings:
-            encoding.truncate(self.room)
-        return [self.tokenizer.post_process(e) for e in encodings]
+        return len(self.tokens.ids([text])[0]) + self.tokens.special_count
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """L2-normalized float32 vectors; batches of similar length, run concurrently on every core."""
-        return self._encode([e.ids for e in self._encodings(texts)], None, batch_size)[0]
+        """L2-normalized float32 vectors; batches of similar length, run concurrently on every core.
+        Tokens are cut to ``max_seq_length`` before the special tokens, as transformers does."""
+        return self._encode([self.tokens.wrap(ids[: self.room]) for ids in self.tokens.ids(texts)], None, batch_size)[0]
 
     def encode_spans(self, texts: list[str], spans: list[list[tuple[int, int]]],
                      batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """The vectors of ``texts`` and of the character ``spans`` of each, from one pass per text
         (:func:`span_weights` says which tokens a span averages)."""
-        encodings = self._encodings(texts)
-        weights = [span_weights(e.offsets, s) for e, s in zip(encodings, spans)]
-        return self._encode([e.ids for e in encodings], weights, batch_size)
+        rows, weights = [], []
+        none = [(0, 0)]  # a special token covers no character
+        for (ids, offsets), text_spans in zip(self.tokens.ids_and_offsets(texts), spans):
+            rows.append(self.tokens.wrap(ids[: self.room]))
+            offsets = none * len(self.tokens.prefix) + list(offsets[: self.room]) + none * len(self.tokens.suffix)
+            weights.append(span_weights(offsets, text_spans))
+        return self._encode(rows, weights, batch_size)
 
     def _encode(self, ids: list[list[int]], weights: list[np.ndarray] | None,
                 batch_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,17 +11,18 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import docx
-from docx.document import Document as WordDocument
-from docx.opc.exceptions import PackageNotFoundError
-from docx.table import Table
-from markdown_it import MarkdownIt
-from pypdf import PdfReader
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from typing import TYPE_CHECKING
 
 from .errors import DocumentError
 from .text import to_display
+
+
+if TYPE_CHECKING:
+    from docx.document import Document as WordDocument
+    from docx.table import Table
+    from selectolax.lexbor import LexborNode
+
+# Each parser is imported by its reader: searching, which only needs the suffixes, starts without them.
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,8 @@ def _markdown_lines(text: str) -> Iterator[Line]:
 
     The parser is used, not a regex, so that ``#`` comments in code blocks are not taken for headings.
     """
+    from markdown_it import MarkdownIt
+
     tokens = MarkdownIt("commonmark").parse(text)
     headings = {tok.map[0]: (tok.map[1], tokens[i + 1].content.strip())
                 for i, tok in enumerate(tokens) if tok.type == "heading_open" and tok.map}
@@ -151,6 +154,8 @@ def _markdown_lines(text: str) -> Iterator[Line]:
 
 def read_html(path: Path) -> Extracted:
     """The page's main content: menus, scripts, styles and page-wide header and footer are dropped."""
+    from selectolax.lexbor import LexborHTMLParser
+
     with _reading(path, "HTML"):
         tree = LexborHTMLParser(_decode_html(path.read_bytes(), path))
         title = _title(_node_text(tree.css_first("title")) or _node_text(tree.css_first("h1")))
@@ -216,6 +221,9 @@ def _html_lines(root: LexborNode) -> Iterator[Line]:
 
 def read_docx(path: Path) -> Extracted:
     """Paragraphs and tables in document order; a table row is one line with its cells joined by " | "."""
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
     with _reading(path, "Word (.docx)"):
         try:
             document = docx.Document(str(path))
@@ -226,6 +234,8 @@ def read_docx(path: Path) -> Extracted:
 
 def _docx_lines(document: WordDocument) -> Iterator[Line]:
     """Non-empty paragraphs and table rows; Word users space paragraphs with empty ones."""
+    from docx.table import Table
+
     for block in document.iter_inner_content():
         if isinstance(block, Table):
             yield from ((row, False) for row in _table_rows(block))
@@ -243,6 +253,8 @@ def _table_rows(table: Table) -> Iterator[str]:
 
 def read_pdf(path: Path) -> Extracted:
     """The text layer page by page; a PDF without any (a scan) is refused rather than indexed as empty."""
+    from pypdf import PdfReader
+
     with _reading(path, "PDF"):
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):

@@ -8,7 +8,11 @@ Choices measured on multilingual-e5-small (2 cores, see bench/latency.py):
 - the TorchScript exporter (``dynamo=False``) over eager attention: its graph ran a batch of
   passages about 25 % faster in ONNX Runtime than the dynamo exporter's or an SDPA-attention graph;
 - per-channel int8 weights: vectors agree with fp32 at cosine ≥ 0.99 where per-tensor int8 gave
-  about 0.98, at the same speed.
+  about 0.98, at the same speed;
+- weights in a file of their own beside the graph (ONNX "external data"): ONNX Runtime maps that
+  file rather than reading it, so a session opens in about 0.2 s instead of 0.6 s and holds about
+  35 MB instead of 215 MB (only the pages used, most of the 250,002-row embedding matrix is never
+  read for Vietnamese), and the worker processes of a server share the pages.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ONNX_DIR = "onnx"
-FILES = {"onnx": "model.onnx", "onnx-int8": "model_qint8_per_channel.onnx"}
+FILES = {"onnx": "encoder.onnx", "onnx-int8": "encoder-int8.onnx"}  # each with its weights in FILE.data
+LEGACY_FILES = ("model.onnx", "model_qint8_per_channel.onnx")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT = "last_hidden_state"
 
@@ -35,14 +40,39 @@ def ensure_onnx(model_dir: Path, backend: str) -> Path:
     if dest.exists():
         return dest
     dest.parent.mkdir(exist_ok=True)
+    for legacy in LEGACY_FILES:  # what versions before external data exported: never read again
+        (dest.parent / legacy).unlink(missing_ok=True)
     if backend == "onnx":
         log.warning("exporting %s to ONNX once (about 10 s)", model_dir)
-        write_atomically(dest, lambda tmp: export_fp32(Path(model_dir), tmp))
+        write_with_external_data(dest, lambda tmp: export_fp32(Path(model_dir), tmp))
     else:
         fp32 = ensure_onnx(model_dir, "onnx")
         log.warning("quantizing %s to int8 once (about 15 s)", fp32)
-        write_atomically(dest, lambda tmp: quantize_int8(fp32, tmp))
+        write_with_external_data(dest, lambda tmp: quantize_int8(fp32, tmp))
     return dest
+
+
+def write_with_external_data(dest: Path, write: Callable[[Path], None]) -> None:
+    """:func:`write_atomically` an ONNX file whose weights lie in ``<dest>.data`` (see the module's notes).
+
+    The weights are written first, under their final name; the graph that names them appears last and
+    whole, so an interrupted run leaves at most a weights file that the next run writes again.
+    """
+    import onnx
+
+    def split(tmp: Path) -> None:
+        whole = tmp.with_name(tmp.name + ".whole")
+        try:
+            write(whole)
+            model = onnx.load(str(whole))
+            weights = dest.with_name(dest.name + ".data")
+            weights.unlink(missing_ok=True)  # onnx appends to an existing file
+            onnx.save_model(model, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=weights.name, size_threshold=1024)
+        finally:
+            whole.unlink(missing_ok=True)
+
+    write_atomically(dest, split)
 
 
 def _transformer_dir(model_dir: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from hoidap.index.errors import ModelLoadError
 from hoidap.index.onnx_export import FILES, ONNX_DIR, write_atomically
 from hoidap.index.search import Engine
 from hoidap.index.store import Store
-from tests.conftest import CORPUS, QUESTION_19
+from tests.conftest import CORPUS, QUESTION_19, XQUAD
 
 SENTENCES = [
     "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với 19 địa phương thuộc 13 quốc gia.",
@@ -107,13 +108,15 @@ def test_pooled_span_vectors(onnx_embedder, torch_embedder):
 
 def test_span_weights_take_a_token_by_its_last_character(onnx_embedder):
     text = "passage: Hải Phòng. Nó có 19 địa phương."
-    encoding = onnx_embedder.model.tokenizer.encode(text)
+    tokenizer = onnx_embedder.model.tokens
+    ids, offsets = tokenizer.ids_and_offsets([text])[0]
+    names = ["<s>", *(tokenizer.full.id_to_token(i) for i in ids), "</s>"]
     first, second = (9, 19), (20, len(text))
-    weights = span_weights(encoding.offsets, [first, second, (5, 5)])
-    tokens = [[t for t, w in zip(encoding.tokens, row) if w > 0] for row in weights]
+    weights = span_weights([(0, 0), *offsets, (0, 0)], [first, second, (5, 5)])
+    tokens = [[t for t, w in zip(names, row) if w > 0] for row in weights]
     assert tokens[0] == ["▁Hải", "▁Phòng", "."]
     assert tokens[1][0] == "▁Nó" and tokens[1][-1] == "." and "</s>" not in tokens[1]  # "▁Nó" covers " Nó"
-    assert len(tokens[2]) == len(encoding.tokens), "a span without tokens gets the whole text's mean"
+    assert len(tokens[2]) == len(names), "a span without tokens gets the whole text's mean"
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
 
 
@@ -159,3 +162,19 @@ def test_int8_search_answers_the_acceptance_question(tmp_path):
     embedder = Embedder(backend="onnx-int8")
     build_index(load_files([CORPUS], []), tmp_path, embedder)
     assert "19 địa phương" in Engine(Store.open(tmp_path), embedder).search(QUESTION_19).answers[0].text
+
+
+def test_sentencepiece_gives_the_ids_and_offsets_of_tokenizers(onnx_embedder):
+    """The quick-loading SentencePiece path (index/tokens.py) against the tokenizers library, on the
+    corpus, XQuAD-vi's paragraphs and questions, and text its normalizer changes."""
+    tokenizer = onnx_embedder.model.tokens
+    assert tokenizer.sentencepiece is not None, "the default model's pieces load through SentencePiece"
+    texts = [line for f in sorted(CORPUS.glob("*.txt")) for line in f.read_text(encoding="utf-8").split("\n")]
+    for article in json.loads(XQUAD.read_text(encoding="utf-8"))["data"]:
+        for paragraph in article["paragraphs"]:
+            texts += [paragraph["context"], *(q["question"] for q in paragraph["qas"])]
+    texts += [" Đạo luật", "\ufeffChiến tranh", "Ｆｕｌｌ ｗｉｄｔｈ ① ﬁ…", "e\u0301 NFD", "<mask> <s> x", "a  b ", "tab\tnew\nline"]
+    texts += ["query: " + t for t in texts[:200]]
+    expected = [(e.ids, [tuple(o) for o in e.offsets]) for e in tokenizer.full.encode_batch(texts, add_special_tokens=False)]
+    assert tokenizer.ids(texts) == [ids for ids, _ in expected]
+    assert [(ids, list(offsets)) for ids, offsets in tokenizer.ids_and_offsets(texts)] == expected
