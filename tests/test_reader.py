@@ -1,0 +1,129 @@
+"""The learned reader (issue 15): real weights, real ONNX Runtime, real training script; no mocks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hoidap.index.convert_e5 import ensure_default_model
+from hoidap.index.reader import (WEIGHTS, Reader, best_span, load_torch_reader, pad, pair_encodings,
+                                 reader_available, snap_to_words)
+from hoidap.index.sentences import split_sentences
+from tests.conftest import CORPUS, QUESTION_19, QUESTION_FDI
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN_DATA = ROOT.parent / "shared" / "train"
+QUESTION_PARTNERS = "Hải Phòng đã thiết lập quan hệ hợp tác với bao nhiêu địa phương?"
+WITH_NUMBER = ("Về quan hệ song phương, đến nay, Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với "
+               "19 địa phương thuộc 13 quốc gia trên thế giới.")
+WITHOUT_NUMBER = ("Về quan hệ song phương, đến nay, Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với "
+                  "nhiều địa phương của các quốc gia trên thế giới.")
+# Largest |int8 - torch fp32| differences over PAIRS measured here, plus a margin.
+MAX_PROB_DIFF = 0.08
+
+
+def corpus_sentence(fragment: str) -> str:
+    """The corpus sentence (as the project splits it) that holds ``fragment``."""
+    for path in sorted(CORPUS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        if fragment in text:
+            return next(text[s.start:s.end] for s in split_sentences(text) if fragment in text[s.start:s.end])
+    raise AssertionError(f"no corpus sentence holds {fragment!r}")
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    return Reader()
+
+
+def test_weights_are_committed_small_and_recorded() -> None:
+    assert reader_available("on") and not reader_available("off")
+    assert WEIGHTS.stat().st_size <= 10_000_000
+    record = json.loads(WEIGHTS.with_suffix(".json").read_text(encoding="utf-8"))
+    assert {"command", "seed", "layers", "rank", "steps", "training_seconds", "figures"} <= record.keys()
+
+
+def test_ranks_the_sentence_holding_the_answer_above_its_near_duplicate(reader: Reader) -> None:
+    holds, lacks = reader.read(QUESTION_PARTNERS, [WITH_NUMBER, WITHOUT_NUMBER])
+    assert holds.prob > lacks.prob
+    # and whatever the order of the candidates
+    lacks2, holds2 = reader.read(QUESTION_PARTNERS, [WITHOUT_NUMBER, WITH_NUMBER])
+    assert holds2.prob > lacks2.prob
+
+
+@pytest.mark.parametrize(("question", "fragment", "answer"), [
+    (QUESTION_19, "19 địa phương thuộc 13 quốc gia", "19 địa phương"),
+    (QUESTION_FDI, "ước đạt 7,63 tỷ USD", "7,63 tỷ USD"),
+])
+def test_span_of_the_acceptance_questions(reader: Reader, question: str, fragment: str, answer: str) -> None:
+    sentence = corpus_sentence(fragment)
+    (reading,) = reader.read(question, [sentence])
+    assert reading.span is not None
+    assert sentence[reading.span[0]:reading.span[1]] == answer
+
+
+def test_one_call_reads_several_sentences_and_none(reader: Reader) -> None:
+    assert reader.read(QUESTION_19, []) == []
+    readings = reader.read(QUESTION_19, [WITH_NUMBER, WITHOUT_NUMBER, "Phở là món ăn truyền thống của người Việt."])
+    assert len(readings) == 3
+    assert all(0.0 <= r.prob <= 1.0 and 0.0 <= r.span_prob <= 1.0 for r in readings)
+    assert readings[2].prob < readings[0].prob
+
+
+PAIRS = [
+    (QUESTION_PARTNERS, WITH_NUMBER),
+    (QUESTION_PARTNERS, WITHOUT_NUMBER),
+    (QUESTION_FDI, "Thu hút FDI giai đoạn 2010 - 2015 ước đạt 7,63 tỷ USD, bằng 1,5 lần tổng vốn FDI của những năm trước cộng lại."),
+    ("Ai là tác giả của Truyện Kiều?", "Truyện Kiều là tác phẩm của đại thi hào Nguyễn Du, viết vào đầu thế kỷ 19."),
+]
+
+
+def test_int8_onnx_agrees_with_torch(reader: Reader) -> None:
+    import torch
+
+    net = load_torch_reader(reader.model_dir, reader.weights)
+    encodings = pair_encodings(reader.tokenizer, [q for q, _ in PAIRS], [s for _, s in PAIRS])
+    ids, mask = pad(encodings, reader.pad_id)
+    with torch.no_grad():
+        t_answer, t_start, t_end = (t.numpy() for t in net(torch.from_numpy(ids), torch.from_numpy(mask)))
+    o_answer, o_start, o_end = reader.session.run(None, {"input_ids": ids, "attention_mask": mask})
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    assert np.abs(sigmoid(t_answer) - sigmoid(o_answer)).max() < MAX_PROB_DIFF
+    for n, e in enumerate(encodings):
+        allowed = np.array([s == 1 and b > a for s, (a, b) in zip(e.sequence_ids, e.offsets)])
+        k = len(allowed)
+        torch_span = best_span(t_start[n, :k], t_end[n, :k], allowed)[:2]
+        onnx_span = best_span(o_start[n, :k], o_end[n, :k], allowed)[:2]
+        assert torch_span == onnx_span, PAIRS[n]
+
+
+def test_query_path_needs_neither_torch_nor_sentence_transformers(reader: Reader) -> None:
+    reader.read(QUESTION_19, [WITH_NUMBER])  # the ONNX files exist from here on
+    code = ("import sys\nfrom hoidap.index.reader import Reader\n"
+            f"Reader().read({QUESTION_19!r}, [{WITH_NUMBER!r}])\n"
+            "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules, 'imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_snap_to_words_keeps_whole_words_and_numbers() -> None:
+    text = "ước đạt 7,63 tỷ USD, bằng 1,5 lần"
+    a = text.index("7")
+    assert text[slice(*snap_to_words(text, a, a + 1))] == "7,63"
+    assert text[slice(*snap_to_words(text, a + 1, text.index("USD") + 2))] == "7,63 tỷ USD"
+    assert text[slice(*snap_to_words(text, a - 1, text.index(",", a + 3) + 1))] == "7,63 tỷ USD"
+
+
+@pytest.mark.skipif(not (TRAIN_DATA / "mlqa-vi.dev.json").exists(), reason="no training data in ../shared/train")
+def test_training_script_smoke(tmp_path: Path) -> None:
+    ensure_default_model()
+    subprocess.run([sys.executable, str(ROOT / "train" / "reader.py"), "--smoke", "--out", str(tmp_path)],
+                   check=True, cwd=ROOT, timeout=300, capture_output=True)
+    record = json.loads((tmp_path / "reader.json").read_text(encoding="utf-8"))
+    assert record["steps"] == 3 and record["figures"]["mlqa_vi_heldout"]["questions"] > 0
+    net = load_torch_reader(ensure_default_model(), tmp_path / "reader.safetensors")
+    assert net.config["layers"] == record["layers"]

@@ -1,0 +1,410 @@
+"""Train the reader of issue 15 (hoidap.index.reader): answer-sentence scoring and answer spans.
+
+The committed ``index/models/reader.safetensors`` and its record ``reader.json`` were made with
+(see ``reader.json`` for the exact command, figures and time; run from the repository root):
+
+    .venv/bin/python train/reader.py --max-questions 10000 --seed 0 --layers 4 --out index/models
+
+Data (read from ``../shared/train/``, never copied; CC BY-SA): SQuAD v1.1 train (English) and MLQA-vi
+dev (Vietnamese). MLQA-vi is split by article: ``--holdout`` (100) questions' articles are held out for
+the figures in the record, the rest is trained on, repeated ``--vi-repeat`` times. SQuAD questions whose
+answer text occurs several times in the paragraph (``squad-v1.1.train.ambiguous-answer-start.txt``;
+their ``answer_start`` is a guess) are left out, and ``--holdout-squad`` questions from held-out
+articles give English figures. XQuAD-vi (``../shared/eval/``) is the test set: never read here.
+
+Examples: each question is a group of 4 sentences of its context, split with the project's splitter:
+the one holding ``answer_start`` (positive) and up to 3 others of the same paragraph, the group filled
+(and, one time in four, one of them replaced) with sentences of other paragraphs of the same article.
+Loss: softmax cross-entropy over the group's answer logits + binary cross-entropy on each (so that the
+sigmoid is a probability on its own) + cross-entropy of the start and end tokens on the positive.
+
+Deterministic given ``--seed`` (data order, adapter init, dropout; ``torch.use_deterministic_algorithms``)
+on the same thread count (2). ``--smoke`` runs a few steps on a tiny slice (the tests do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import random
+import re
+import shlex
+import string
+import sys
+import time
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "train"
+GROUP = 4
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=DATA, help="folder of the training data")
+    p.add_argument("--max-questions", type=int, default=10000, help="SQuAD questions trained on (sampled)")
+    p.add_argument("--epochs", type=float, default=1.0, help="passes over the sampled questions")
+    p.add_argument("--steps", type=int, default=0, help="stop after this many steps (0: from --epochs)")
+    p.add_argument("--batch", type=int, default=8, help="questions per step (x4 sentences)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--chunk", type=int, default=8, help="rows per forward pass, sorted by length")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layers", type=int, default=4, help="transformer layers of the default model kept")
+    p.add_argument("--rank", type=int, default=16, help="LoRA rank")
+    p.add_argument("--vi-repeat", type=int, default=4, help="times the MLQA-vi training questions are seen")
+    p.add_argument("--holdout", type=int, default=100, help="MLQA-vi questions held out (whole articles)")
+    p.add_argument("--holdout-squad", type=int, default=500, help="SQuAD questions held out (whole articles)")
+    # one thread: on this shared machine a step took 1 s with one and 2-3.5 s with two when others ran
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-baseline", action="store_true", help="skip the e5 vector baseline of the figures")
+    p.add_argument("--out", type=Path, default=ROOT / "index" / "models", help="folder for reader.safetensors/.json")
+    p.add_argument("--smoke", action="store_true", help="a few steps on a tiny slice (tests)")
+    p.add_argument("--log-every", type=int, default=25)
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.max_questions, args.steps, args.batch, args.holdout, args.holdout_squad = 16, 3, 2, 6, 6
+        args.vi_repeat, args.log_every = 1, 1
+    return args
+
+
+# ------------------------------------------------------------------------------------------------- data
+def load_articles(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["data"]
+
+
+def article_examples(article: dict, skip: set[str]) -> list[dict]:
+    """One example per usable question: its sentences (texts), the positive's index, the answer's offsets in it."""
+    from hoidap.index.sentences import split_sentences
+
+    paragraphs = []
+    for para in article["paragraphs"]:
+        ctx = para["context"]
+        paragraphs.append((ctx, split_sentences(ctx), para["qas"]))
+    examples = []
+    for p_index, (ctx, spans, qas) in enumerate(paragraphs):
+        for qa in qas:
+            if qa["id"] in skip or not qa["answers"]:
+                continue
+            ans = qa["answers"][0]
+            a0 = ans["answer_start"]
+            a1 = a0 + len(ans["text"])
+            if ctx[a0:a1] != ans["text"]:
+                continue
+            pos = [k for k, s in enumerate(spans) if s.start <= a0 and a1 <= s.end]
+            if not pos:  # the answer crosses a sentence boundary
+                continue
+            k = pos[0]
+            examples.append({
+                "id": qa["id"], "question": qa["question"], "paragraph": p_index,
+                "sentences": [ctx[s.start:s.end] for s in spans], "positive": k,
+                "answer": (a0 - spans[k].start, a1 - spans[k].start), "answer_text": ans["text"],
+            })
+    others = [[ctx[s.start:s.end] for s in spans] for ctx, spans, _ in paragraphs]
+    for ex in examples:
+        ex["elsewhere"] = [s for n, sents in enumerate(others) if n != ex["paragraph"] for s in sents]
+    return examples
+
+
+def split_by_article(articles: list[dict], n_held: int, rng: random.Random) -> tuple[list[dict], list[dict]]:
+    """Articles in a seeded order: the first ones until ``n_held`` questions are held out, the rest trained on."""
+    order = list(articles)
+    rng.shuffle(order)
+    held, train, count = [], [], 0
+    for a in order:
+        n = sum(len(p["qas"]) for p in a["paragraphs"])
+        if count < n_held:
+            held.append(a)
+            count += n
+        else:
+            train.append(a)
+    return held, train
+
+
+def make_group(ex: dict, rng: random.Random) -> tuple[list[str], int]:
+    """The positive and 3 negatives (same paragraph first, then other paragraphs), shuffled; the positive's index."""
+    same = [s for k, s in enumerate(ex["sentences"]) if k != ex["positive"]]
+    rng.shuffle(same)
+    negatives = same[: GROUP - 1]
+    if len(negatives) == GROUP - 1 and ex["elsewhere"] and rng.random() < 0.25:
+        negatives[-1] = rng.choice(ex["elsewhere"])
+    pool = list(ex["elsewhere"])
+    while len(negatives) < GROUP - 1 and pool:
+        negatives.append(pool.pop(rng.randrange(len(pool))))
+    while len(negatives) < GROUP - 1:  # an article of one paragraph and few sentences: repeat one
+        negatives.append(negatives[-1] if negatives else ".")
+    group = [ex["sentences"][ex["positive"]], *negatives]
+    order = list(range(GROUP))
+    rng.shuffle(order)
+    return [group[i] for i in order], order.index(0)
+
+
+def token_span(encoding, a0: int, a1: int) -> tuple[int, int] | None:  # noqa: ANN001
+    """The first and last sentence tokens overlapping characters ``[a0, a1)``, or None if cut off."""
+    idx = [i for i, (s, (a, b)) in enumerate(zip(encoding.sequence_ids, encoding.offsets))
+           if s == 1 and b > a and b > a0 and a < a1]
+    if not idx:
+        return None
+    last_char = max(b for s, (a, b) in zip(encoding.sequence_ids, encoding.offsets) if s == 1)
+    if last_char < a1:  # the sentence was truncated before the answer's end
+        return None
+    return idx[0], idx[-1]
+
+
+# ----------------------------------------------------------------------------------------------- scoring
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalization, Vietnamese-aware: NFC, lower case, no punctuation, English articles dropped."""
+    text = unicodedata.normalize("NFC", text).lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation) and not unicodedata.category(ch).startswith("P"))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def f1_score(prediction: str, truth: str) -> float:
+    p, t = normalize_answer(prediction).split(), normalize_answer(truth).split()
+    common = Counter(p) & Counter(t)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(t)
+    return 2 * precision * recall / (precision + recall)
+
+
+def evaluate(net, tokenizer, examples: list[dict], threshold: float) -> dict:  # noqa: ANN001
+    """Sentence selection among the paragraph's sentences, and spans read from the gold sentence."""
+    import torch
+
+    from hoidap.index import reader as R
+
+    net.eval()
+    right = 0
+    em = f1 = given = given_em = given_f1 = 0.0
+    singles = 0
+    with torch.no_grad():
+        for ex in examples:
+            sents = ex["sentences"]
+            encs = R.pair_encodings(tokenizer, [ex["question"]] * len(sents), sents)
+            ids, mask = R.pad(encs, tokenizer.token_to_id("<pad>"))
+            answer, start, end = (t.numpy() for t in net(torch.from_numpy(ids), torch.from_numpy(mask)))
+            right += int(int(np.argmax(answer)) == ex["positive"])
+            singles += int(len(sents) == 1)
+            k = ex["positive"]
+            allowed = R.sentence_tokens(encs[k])[: start.shape[1]]
+            i, j, p = R.best_span(start[k, : len(allowed)], end[k, : len(allowed)], allowed)
+            a, b = R.snap_to_words(sents[k], encs[k].offsets[i][0], encs[k].offsets[j][1])
+            pred = sents[k][a:b]
+            e, f = float(normalize_answer(pred) == normalize_answer(ex["answer_text"])), f1_score(pred, ex["answer_text"])
+            em += e
+            f1 += f
+            if p >= threshold:
+                given += 1
+                given_em += e
+                given_f1 += f
+    n = max(len(examples), 1)
+    net.train()
+    return {
+        "questions": len(examples), "sentence_accuracy": round(right / n, 4),
+        "single_sentence_paragraphs": singles,
+        "span_em": round(em / n, 4), "span_f1": round(f1 / n, 4),
+        "span_given_share": round(given / n, 4),
+        "span_em_given": round(given_em / max(given, 1), 4), "span_f1_given": round(given_f1 / max(given, 1), 4),
+    }
+
+
+def baseline_accuracy(examples: list[dict]) -> float:
+    """Sentence selection by the default model's own vectors (query vs passage cosine): what the reader must beat."""
+    from hoidap.index.embeddings import Embedder
+
+    emb = Embedder(backend="onnx-int8")
+    right = 0
+    for ex in examples:
+        q = emb.encode([ex["question"]], "query")[0]
+        s = emb.encode(ex["sentences"], "passage")
+        right += int(int(np.argmax(s @ q)) == ex["positive"])
+    return round(right / max(len(examples), 1), 4)
+
+
+def forward_sorted(net, ids: np.ndarray, mask: np.ndarray, chunk: int):  # noqa: ANN001, ANN201
+    """``net`` over the rows in chunks of similar length, each padded to its own longest: the same outputs
+    (pad positions get logit -1e4) for about a third less work than padding every row to the batch's longest."""
+    import torch
+
+    lengths = mask.sum(1)
+    order = np.argsort(-lengths, kind="stable")
+    answers, starts, ends = [], [], []
+    for c in range(0, len(order), chunk):
+        rows = order[c:c + chunk]
+        width = int(lengths[rows].max())
+        a, s, e = net(torch.from_numpy(ids[rows, :width]), torch.from_numpy(mask[rows, :width]))
+        fill = (0, ids.shape[1] - width)
+        answers.append(a)
+        starts.append(torch.nn.functional.pad(s, fill, value=-1e4))
+        ends.append(torch.nn.functional.pad(e, fill, value=-1e4))
+    back = torch.from_numpy(np.argsort(order, kind="stable"))
+    return torch.cat(answers)[back], torch.cat(starts)[back], torch.cat(ends)[back]
+
+
+# ------------------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    started = time.time()
+    import torch
+    from safetensors.torch import save_file
+    from tokenizers import Tokenizer
+
+    from hoidap.index import reader as R
+    from hoidap.index.convert_e5 import ensure_default_model
+
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+
+    model_dir = ensure_default_model()
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    pad_id = tokenizer.token_to_id("<pad>")
+
+    # data
+    vi_held_articles, vi_train_articles = split_by_article(load_articles(args.data / "mlqa-vi.dev.json"), args.holdout,
+                                                           random.Random(f"mlqa-{args.seed}"))
+    vi_held = [e for a in vi_held_articles for e in article_examples(a, set())]
+    vi_train = [e for a in vi_train_articles for e in article_examples(a, set())]
+    ambiguous = set((args.data / "squad-v1.1.train.ambiguous-answer-start.txt").read_text().split())
+    squad = load_articles(args.data / "squad-v1.1.train.json")
+    if args.smoke:
+        squad = squad[:3]
+    en_held_articles, en_train_articles = split_by_article(squad, args.holdout_squad, random.Random(f"squad-{args.seed}"))
+    en_held = [e for a in en_held_articles for e in article_examples(a, ambiguous)][: args.holdout_squad]
+    en_train = [e for a in en_train_articles for e in article_examples(a, ambiguous)]
+    rng.shuffle(en_train)
+    en_train = en_train[: args.max_questions]
+    if args.smoke:
+        vi_held, vi_train = vi_held[: args.holdout], vi_train[:8]
+    train = en_train + vi_train * args.vi_repeat
+    rng.shuffle(train)
+    steps_per_epoch = math.ceil(len(train) / args.batch)
+    steps = args.steps or max(1, int(steps_per_epoch * args.epochs))
+    print(f"train {len(en_train)} SQuAD + {len(vi_train)}x{args.vi_repeat} MLQA-vi questions; held out "
+          f"{len(vi_held)} MLQA-vi, {len(en_held)} SQuAD; {steps} steps of {args.batch} questions", flush=True)
+
+    # model
+    net = R.build_torch_reader(model_dir, args.layers, args.rank, 2.0 * args.rank)
+    net.train()
+    params = [p for p in net.parameters() if p.requires_grad]
+    print(f"learned parameters: {sum(p.numel() for p in params):,}", flush=True)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    warmup = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+
+    def batch_of(step: int):  # noqa: ANN202
+        exs = [train[(step * args.batch + i) % len(train)] for i in range(args.batch)]
+        texts, questions, positives, spans = [], [], [], []
+        for ex in exs:
+            group, pos = make_group(ex, rng)
+            texts += group
+            questions += [ex["question"]] * GROUP
+            positives.append(pos)
+        encs = R.pair_encodings(tokenizer, questions, texts)
+        for g, (ex, pos) in enumerate(zip(exs, positives)):
+            spans.append(token_span(encs[g * GROUP + pos], *ex["answer"]))
+        ids, mask = R.pad(encs, pad_id)
+        allowed = np.zeros_like(ids, dtype=bool)
+        for n, e in enumerate(encs):
+            a = R.sentence_tokens(e)
+            allowed[n, : len(a)] = a
+        return ids, mask, allowed, positives, spans
+
+    ce = torch.nn.CrossEntropyLoss()
+    bce = torch.nn.BCEWithLogitsLoss()
+    t0 = time.time()
+    running = []
+    for step in range(steps):
+        ids, mask, allowed, positives, spans = batch_of(step)
+        answer, start, end = forward_sorted(net, ids, mask, args.chunk)
+        groups = answer.view(-1, GROUP)
+        target = torch.tensor(positives)
+        labels = torch.zeros_like(groups)
+        labels[torch.arange(len(positives)), target] = 1.0
+        loss_rank = ce(groups, target)
+        loss_prob = bce(groups, labels)
+        rows = [g * GROUP + p for g, (p, s) in enumerate(zip(positives, spans)) if s is not None]
+        loss_span = torch.zeros(())
+        if rows:
+            fill = torch.finfo(start.dtype).min
+            keep = torch.from_numpy(allowed[rows])
+            st = start[rows].masked_fill(~keep, fill)
+            en = end[rows].masked_fill(~keep, fill)
+            ts = torch.tensor([s[0] for s in spans if s is not None])
+            te = torch.tensor([s[1] for s in spans if s is not None])
+            loss_span = (ce(st, ts) + ce(en, te)) / 2
+        loss = loss_rank + loss_prob + loss_span
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        running.append((loss_rank.item(), loss_prob.item(), loss_span.item()))
+        if (step + 1) % args.log_every == 0 or step + 1 == steps:
+            r = np.mean(running, axis=0)
+            running = []
+            rate = (step + 1) / (time.time() - t0)
+            print(f"step {step + 1}/{steps} rank {r[0]:.3f} prob {r[1]:.3f} span {r[2]:.3f} "
+                  f"{rate:.2f} steps/s, eta {(steps - step - 1) / rate / 60:.1f} min", flush=True)
+    train_seconds = time.time() - t0
+
+    figures = {
+        "mlqa_vi_heldout": evaluate(net, tokenizer, vi_held, R.SPAN_THRESHOLD),
+        "squad_heldout": evaluate(net, tokenizer, en_held, R.SPAN_THRESHOLD),
+    }
+    if not (args.smoke or args.no_baseline):
+        figures["mlqa_vi_heldout"]["baseline_e5_sentence_accuracy"] = baseline_accuracy(vi_held)
+    print(json.dumps(figures, indent=1), flush=True)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {"layers": str(args.layers), "rank": str(args.rank), "alpha": str(2.0 * args.rank), "seed": str(args.seed)}
+    state = {k: v.to(torch.float16).contiguous() for k, v in net.learned_state().items()}
+    weights = args.out / "reader.safetensors"
+    save_file(state, str(weights), metadata=meta)
+    record = {
+        "what": "reader for hoidap.index.reader: LoRA adapters, LayerNorms and heads over the first layers "
+                "of multilingual-e5-small (fp16)",
+        "data": {
+            "squad-v1.1.train.json": f"{len(en_train)} questions sampled (ambiguous answer_start left out); "
+                                     "SQuAD v1.1, CC BY-SA 4.0",
+            "mlqa-vi.dev.json": f"{len(vi_train)} questions x {args.vi_repeat} (articles not held out); "
+                                "MLQA v1, CC BY-SA 3.0",
+            "held_out": f"{len(vi_held)} MLQA-vi questions ({len(vi_held_articles)} whole articles), "
+                        f"{len(en_held)} SQuAD train questions (whole articles)",
+            "never_used": "../shared/eval/ (XQuAD-vi is the test set)",
+        },
+        "licence": "the learned parameters are an adaptation of CC BY-SA data: CC BY-SA 4.0",
+        "command": " ".join(shlex.quote(a) for a in [".venv/bin/python", "train/reader.py", *(argv if argv is not None else sys.argv[1:])]),
+        "seed": args.seed, "layers": args.layers, "rank": args.rank, "alpha": 2.0 * args.rank,
+        "batch_questions": args.batch, "group": GROUP, "lr": args.lr, "steps": steps,
+        "max_question_tokens": R.MAX_QUESTION_TOKENS, "max_sentence_tokens": R.MAX_SENTENCE_TOKENS,
+        "span_threshold": R.SPAN_THRESHOLD,
+        "learned_parameters": sum(p.numel() for p in params),
+        "training_seconds": round(train_seconds), "wall_seconds": round(time.time() - started),
+        "machine": f"{platform.machine()}, {args.threads} torch threads (shared 2-core machine), torch {torch.__version__}",
+        "figures": figures,
+        "figures_note": "sentence_accuracy: the positive ranked first among all sentences of its paragraph; "
+                        "span_*: read from the gold sentence (SQuAD EM/F1, Vietnamese-aware normalization); "
+                        "*_given: over spans whose probability reaches span_threshold",
+    }
+    (args.out / "reader.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {weights} ({weights.stat().st_size / 1e6:.2f} MB) in {time.time() - started:.0f} s", flush=True)
+    return record
+
+
+if __name__ == "__main__":
+    main()
