@@ -110,6 +110,21 @@ def test_query_path_needs_neither_torch_nor_sentence_transformers(reader: Reader
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
 
 
+def test_pairs_are_tokenizers_own_pair_encoding(reader: Reader) -> None:
+    """SentencePiece ids and offsets in XLM-R's pair template: what ``tokenizers`` gives for the pair."""
+    full = reader.tokenizer.full
+    long_sentence = " ".join([WITH_NUMBER] * 4)  # cut to 64 tokens
+    for question, sentence in [*PAIRS, (QUESTION_19, long_sentence)]:
+        (pair,) = pair_encodings(reader.tokenizer, [question], [sentence])
+        q = full.encode("query: " + question, add_special_tokens=False)
+        s = full.encode(sentence, add_special_tokens=False)
+        q.truncate(32)
+        s.truncate(64)
+        expected = full.post_process(q, s)
+        assert pair.ids == expected.ids
+        assert [o if k == 1 else (0, 0) for o, k in zip(expected.offsets, expected.sequence_ids)] == pair.offsets
+
+
 def test_snap_to_words_keeps_whole_words_and_numbers() -> None:
     text = "ước đạt 7,63 tỷ USD, bằng 1,5 lần"
     a = text.index("7")

@@ -64,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-baseline", action="store_true", help="skip the e5 vector baseline of the figures")
     p.add_argument("--out", type=Path, default=ROOT / "index" / "models", help="folder for reader.safetensors/.json")
+    p.add_argument("--evaluate", type=Path, help="only compute the held-out figures of these saved weights")
     p.add_argument("--smoke", action="store_true", help="a few steps on a tiny slice (tests)")
     p.add_argument("--log-every", type=int, default=25)
     args = p.parse_args(argv)
@@ -176,43 +177,50 @@ def f1_score(prediction: str, truth: str) -> float:
 
 
 def evaluate(net, tokenizer, examples: list[dict], threshold: float) -> dict:  # noqa: ANN001
-    """Sentence selection among the paragraph's sentences, and spans read from the gold sentence."""
+    """Sentence selection among the paragraph's sentences, and spans read from the gold sentence
+    (and from the reader's first sentence: ``top_*``); ``threshold_sweep`` gives the share of spans
+    given and their F1 at several span thresholds."""
     import torch
 
     from hoidap.index import reader as R
 
     net.eval()
-    right = 0
-    em = f1 = given = given_em = given_f1 = 0.0
-    singles = 0
+    rows = []
     with torch.no_grad():
         for ex in examples:
             sents = ex["sentences"]
             encs = R.pair_encodings(tokenizer, [ex["question"]] * len(sents), sents)
-            ids, mask = R.pad(encs, tokenizer.token_to_id("<pad>"))
+            ids, mask = R.pad(encs, tokenizer.token_id("<pad>"))
             answer, start, end = (t.numpy() for t in net(torch.from_numpy(ids), torch.from_numpy(mask)))
-            right += int(int(np.argmax(answer)) == ex["positive"])
-            singles += int(len(sents) == 1)
-            k = ex["positive"]
-            allowed = R.sentence_tokens(encs[k])[: start.shape[1]]
-            i, j, p = R.best_span(start[k, : len(allowed)], end[k, : len(allowed)], allowed)
-            a, b = R.snap_to_words(sents[k], encs[k].offsets[i][0], encs[k].offsets[j][1])
-            pred = sents[k][a:b]
-            e, f = float(normalize_answer(pred) == normalize_answer(ex["answer_text"])), f1_score(pred, ex["answer_text"])
-            em += e
-            f1 += f
-            if p >= threshold:
-                given += 1
-                given_em += e
-                given_f1 += f
-    n = max(len(examples), 1)
+            top = int(np.argmax(answer))
+            row = {"right": top == ex["positive"], "single": len(sents) == 1}
+            for name, k in (("gold", ex["positive"]), ("top", top)):
+                allowed = R.sentence_tokens(encs[k])[: start.shape[1]]
+                i, j, p = R.best_span(start[k, : len(allowed)], end[k, : len(allowed)], allowed)
+                a, b = R.snap_to_words(sents[k], encs[k].offsets[i][0], encs[k].offsets[j][1])
+                a, b = R.extend_counted(ex["question"], sents[k], a, b)
+                pred = sents[k][a:b]
+                row[name] = (float(normalize_answer(pred) == normalize_answer(ex["answer_text"])),
+                             f1_score(pred, ex["answer_text"]), p)
+            rows.append(row)
     net.train()
+    n = max(len(rows), 1)
+
+    def given(t: float, name: str = "gold") -> tuple[float, float, float]:
+        kept = [r[name] for r in rows if r[name][2] >= t]
+        m = max(len(kept), 1)
+        return (round(len(kept) / n, 4), round(sum(k[0] for k in kept) / m, 4), round(sum(k[1] for k in kept) / m, 4))
+
+    share, em_given, f1_given = given(threshold)
     return {
-        "questions": len(examples), "sentence_accuracy": round(right / n, 4),
-        "single_sentence_paragraphs": singles,
-        "span_em": round(em / n, 4), "span_f1": round(f1 / n, 4),
-        "span_given_share": round(given / n, 4),
-        "span_em_given": round(given_em / max(given, 1), 4), "span_f1_given": round(given_f1 / max(given, 1), 4),
+        "questions": len(rows), "sentence_accuracy": round(sum(r["right"] for r in rows) / n, 4),
+        "single_sentence_paragraphs": sum(r["single"] for r in rows),
+        "span_em": round(sum(r["gold"][0] for r in rows) / n, 4),
+        "span_f1": round(sum(r["gold"][1] for r in rows) / n, 4),
+        "span_given_share": share, "span_em_given": em_given, "span_f1_given": f1_given,
+        "top_sentence_span_f1": round(sum(r["top"][1] for r in rows) / n, 4),
+        "threshold_sweep": {str(t): dict(zip(("given_share", "em_given", "f1_given"), given(t)))
+                            for t in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)},
     }
 
 
@@ -255,10 +263,10 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.time()
     import torch
     from safetensors.torch import save_file
-    from tokenizers import Tokenizer
 
     from hoidap.index import reader as R
     from hoidap.index.convert_e5 import ensure_default_model
+    from hoidap.index.tokens import Tokens
 
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
@@ -268,10 +276,8 @@ def main(argv: list[str] | None = None) -> dict:
     rng = random.Random(args.seed)
 
     model_dir = ensure_default_model()
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    pad_id = tokenizer.token_to_id("<pad>")
+    tokenizer = Tokens(model_dir)  # what the Reader tokenizes with at query time
+    pad_id = tokenizer.token_id("<pad>")
 
     # data
     vi_held_articles, vi_train_articles = split_by_article(load_articles(args.data / "mlqa-vi.dev.json"), args.holdout,
@@ -295,6 +301,21 @@ def main(argv: list[str] | None = None) -> dict:
     steps = args.steps or max(1, int(steps_per_epoch * args.epochs))
     print(f"train {len(en_train)} SQuAD + {len(vi_train)}x{args.vi_repeat} MLQA-vi questions; held out "
           f"{len(vi_held)} MLQA-vi, {len(en_held)} SQuAD; {steps} steps of {args.batch} questions", flush=True)
+
+    if args.evaluate:  # figures of saved weights, written into the record beside them if there is one
+        net = R.load_torch_reader(model_dir, args.evaluate)
+        figures = {"mlqa_vi_heldout": evaluate(net, tokenizer, vi_held, R.SPAN_THRESHOLD),
+                   "squad_heldout": evaluate(net, tokenizer, en_held, R.SPAN_THRESHOLD)}
+        print(json.dumps(figures, indent=1), flush=True)
+        record_path = Path(args.evaluate).with_suffix(".json")
+        if record_path.exists():
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            for key, value in figures.items():
+                record["figures"].setdefault(key, {}).update(value)
+            record["figures_evaluated_by"] = " ".join(
+                shlex.quote(a) for a in [".venv/bin/python", "train/reader.py", *(argv if argv is not None else sys.argv[1:])])
+            record_path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return figures
 
     # model
     net = R.build_torch_reader(model_dir, args.layers, args.rank, 2.0 * args.rank)
