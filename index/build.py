@@ -31,6 +31,7 @@ DEFAULT_PASSAGE_TOKENS = 256
 # indexes. An index keeps its kind until another is asked for, which re-embeds every document.
 SENTENCE_VECTORS = ("pooled", "encoded")
 DEFAULT_SENTENCE_VECTORS = "pooled"
+NOT_FILES = ("upload:", "api:")  # sources of documents that were never files to index again
 BATCH_PASSAGES = 256  # passages embedded together: enough to batch well, few enough to bound memory
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,13 @@ class BuildReport:
     removed: int = 0
     vector_index: str = ""  # the kind of vector index asked for, when it differs from the previous build's
     seconds: float = 0.0
+    model_seconds: float = 0.0  # of ``seconds``, loading the model (and converting it, the first time)
+
+    @property
+    def passages_per_second(self) -> float:
+        """The indexing rate, without the one-time cost of loading the model."""
+        working = self.seconds - self.model_seconds
+        return self.passages / working if working > 0 else 0.0
 
     @property
     def changed(self) -> bool:
@@ -117,9 +125,19 @@ def _current(data_dir: Path) -> tuple[Store | None, dict[str, Document]]:
         return None, older
 
 
+def _without_files_given_again(older: dict[str, Document], given: dict[str, Document]) -> dict[str, Document]:
+    """An older version's documents, less the files given again under their new name: such a version
+    knew a file by its path as typed (relative to wherever it ran), so its id can differ from the
+    file's one name now; a file document (not ``upload:`` or ``api:``) whose text is given again is that file."""
+    texts = {d.content_hash for d in given.values()}
+    return {i: d for i, d in older.items()
+            if i in given or d.source.startswith(NOT_FILES) or d.content_hash not in texts}
+
+
 def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], removals: set[str],
             keep_others: bool, progress: Progress | None, passage_tokens: int | None = None,
-            vector_index: str | None = None, sentence_vectors: str | None = None) -> BuildReport:
+            vector_index: str | None = None, sentence_vectors: str | None = None,
+            loading: Callable[[], None] | None = None) -> BuildReport:
     """The one build path; a setting not given (None) is the live index's, else the default."""
     started = time.perf_counter()
     with build_lock(data_dir):
@@ -127,13 +145,14 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
         passage_tokens = passage_tokens or (old.info.passage_tokens if old else DEFAULT_PASSAGE_TOKENS)
         sentence_vectors = sentence_vectors or (old.info.sentence_vectors if old else DEFAULT_SENTENCE_VECTORS)
         vector_index = vector_index or (old.info.vector_index if old else "auto")
-        old_hashes = old.hashes() if old else {i: d.content_hash for i, d in older.items()}
         reusable = old is not None and (old.info.model, old.info.normalization_version, old.info.passage_tokens,
                                         old.info.sentence_vectors) \
             == (embedder.name, NORMALIZATION_VERSION, passage_tokens, sentence_vectors)
         given: dict[str, Document] = {}
         for doc in incoming:
             given.setdefault(doc.id, doc)
+        older = _without_files_given_again(older, given)
+        old_hashes = old.hashes() if old else {i: d.content_hash for i, d in older.items()}
         others = [i for i in old_hashes if i not in given and i not in removals]
         report = BuildReport(removed=sum(1 for i in old_hashes if i in removals or (i not in given and not keep_others)))
         to_copy = [i for i in old_hashes if i in given and given[i].content_hash == old_hashes[i] and reusable]
@@ -150,6 +169,12 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
             report.documents, report.passages, report.sentences = info.documents, info.passages, info.sentences
             report.seconds = time.perf_counter() - started
             return report
+        if to_embed:  # the model is loaded here, once, so that its time is known apart
+            if loading:
+                loading()
+            load_started = time.perf_counter()
+            embedder.model  # noqa: B018
+            report.model_seconds = time.perf_counter() - load_started
         writer = IndexWriter(data_dir, embedder.name, embedder.dimension, NORMALIZATION_VERSION, passage_tokens,
                              vector_index, sentence_vectors)
         try:
@@ -180,20 +205,21 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
 def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedder,
                 passage_tokens: int = DEFAULT_PASSAGE_TOKENS, progress: Progress | None = None,
                 prune: bool = False, vector_index: str | None = None,
-                sentence_vectors: str | None = None) -> BuildReport:
+                sentence_vectors: str | None = None, loading: Callable[[], None] | None = None) -> BuildReport:
     """Index ``documents``: new and changed ones are embedded, unchanged ones reused.
 
     Documents already indexed but not given are kept, or removed with ``prune`` (files gone from disk).
     ``vector_index`` is "auto" (exact for small collections) or a kind of :mod:`hoidap.index.vectors`;
     ``sentence_vectors`` one of :data:`SENTENCE_VECTORS`. Either defaults to the index's own, else
     to "auto" and :data:`DEFAULT_SENTENCE_VECTORS`; another vector index kind is built from the
-    vectors the index has, without embedding again.
+    vectors the index has, without embedding again. ``loading`` is called just before the model loads,
+    when there is anything to embed: a progress display can show that step.
     """
     if sentence_vectors is not None and sentence_vectors not in SENTENCE_VECTORS:
         raise HoidapError(f"unknown kind of sentence vectors {sentence_vectors!r}: "
                           f"choose {' or '.join(SENTENCE_VECTORS)}")
     return _update(data_dir, embedder, documents, set(), not prune, progress, passage_tokens, vector_index,
-                   sentence_vectors)
+                   sentence_vectors, loading)
 
 
 def update_index(data_dir: Path, embedder: Embedder, upserts: list[Document],

@@ -124,20 +124,25 @@ def index_cmd(
         raise typer.BadParameter(f"choose one of auto, {', '.join(KINDS)}", param_hint="--vector-index")
     total = sum(1 for _ in discover(paths))
     skipped: list[str] = []
+    embedder = Embedder(_model_for(data_dir, model), backend=backend)
     with tqdm(total=total, desc="indexing", unit="doc", disable=None, leave=False) as bar:
-        report = build_index(load_files(paths, skipped), data_dir, Embedder(_model_for(data_dir, model), backend=backend),
-                             passage_tokens, progress=lambda _doc: bar.update(), prune=prune,
-                             vector_index=vector_index, sentence_vectors=sentence_vectors)
+        def indexed(_doc: object) -> None:
+            bar.set_description("indexing", refresh=False)
+            bar.update()
+
+        report = build_index(load_files(paths, skipped), data_dir, embedder, passage_tokens, progress=indexed,
+                             prune=prune, vector_index=vector_index, sentence_vectors=sentence_vectors,
+                             loading=lambda: bar.set_description(f"loading model {embedder.name}"))
     for reason in skipped:
         err.print(f"skipped: {reason}", markup=False)
     if not report.changed:
         out.print(f"nothing changed: {report.unchanged} documents unchanged, nothing re-embedded; "
                   f"the index in {data_dir} is as it was ({report.documents} documents)", markup=False)
         return
-    rate = report.passages / report.seconds if report.seconds else 0.0
+    rate = report.passages_per_second
     out.print(f"indexed {report.documents} documents ({report.added} added, {report.updated} updated, "
               f"{report.unchanged} unchanged, {report.removed} removed), {report.passages} passages, "
-              f"{report.sentences} sentences in {report.seconds:.1f} s ({rate:.1f} passages/s) into {data_dir}"
+              f"{report.sentences} sentences in {report.seconds:.1f} s ({rate:.1f} passages/s after {report.model_seconds:.1f} s loading the model) into {data_dir}"
               + (f"; vector index now {report.vector_index}" if report.vector_index else ""), markup=False)
 
 

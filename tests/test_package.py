@@ -26,7 +26,8 @@ def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout
 
 def test_the_wheel_works_in_a_fresh_virtualenv_elsewhere(tmp_path: Path):
     dist = tmp_path / "dist"
-    run(sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", dist, ROOT, cwd=tmp_path)
+    # as a user runs it: the sdist first, then the wheel built from the sdist (so the sdist is complete)
+    run(sys.executable, "-m", "build", "--outdir", dist, ROOT, cwd=tmp_path)
     wheel = next(dist.glob("hoidap-*.whl"))
     assert next(dist.glob("hoidap-*.tar.gz"))
     venv.create(tmp_path / "env", with_pip=True)

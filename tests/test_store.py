@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hoidap.index.build import build_index, load_files, update_index
-from hoidap.index.documents import Document, content_hash
+from hoidap.index.documents import Document, content_hash, document_id
 from hoidap.index.errors import CorruptIndexError, HoidapError, IndexBusyError, ModelMismatchError, NoIndexError
 from hoidap.index.search import Engine
 from hoidap.index.store import Store, build_lock
@@ -184,7 +184,10 @@ def test_a_rebuild_after_an_upgrade_keeps_documents_that_have_no_file(data_dir, 
     uploaded = Document("api:cau", "Cầu Hoàng Văn Thụ", "api:cau", "txt", text, content_hash(text))
     update_index(data_dir, embedder, [uploaded], [])
     db = sqlite3.connect((data_dir / "current").resolve() / "index.sqlite3")
-    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")  # as an older version left it
+    db.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")  # as an older version left it,
+    for name in ("hai-phong-doi-ngoai-2016.txt", "hai-phong-doi-ngoai-2020.txt"):  # files known by paths as typed
+        typed = f"../elsewhere/corpus/{name}"
+        db.execute("UPDATE documents SET id = ?, source = ? WHERE source = ?", (document_id(typed), typed, f"corpus/{name}"))
     db.commit()
     db.close()
     with pytest.raises(CorruptIndexError, match="another version"):
@@ -193,7 +196,9 @@ def test_a_rebuild_after_an_upgrade_keeps_documents_that_have_no_file(data_dir, 
     report = build_index(load_files([CORPUS], []), data_dir, embedder)
 
     store = Store.open(data_dir)
-    assert "api:cau" in store.hashes() and report.documents == len(store.hashes()) == 3
+    assert "api:cau" in store.hashes() and report.documents == len(store.hashes()) == 3, "the files are not added twice"
+    assert sorted(r["source"] for r in store.documents()) == ["api:cau", "corpus/hai-phong-doi-ngoai-2016.txt",
+                                                             "corpus/hai-phong-doi-ngoai-2020.txt"]
     answer = Engine(store, embedder).search("Cầu Hoàng Văn Thụ dài bao nhiêu km?").answers[0]
     assert answer.document_id == "api:cau" and "2,2 km" in answer.text
 
