@@ -1,6 +1,7 @@
 """The `hoidap` command as users run it: real processes, exit codes, one-line errors, never a traceback."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -215,3 +216,13 @@ def test_damaged_index_is_one_line(corpus_data_dir, tmp_path):
     db = (data / "current").resolve() / "index.sqlite3"
     db.write_bytes(b"this is not a database" * 10)
     assert_one_line_error(run("ask", QUESTION_19, "--data-dir", str(data)), 1, "damaged")
+
+
+def test_no_color_is_honoured(corpus_data_dir):
+    """Colours only for a terminal that wants them: NO_COLOR wins even where colour is forced."""
+    def ask(**env: str) -> str:
+        return subprocess.run([HOIDAP, "ask", QUESTION_FDI, "--data-dir", str(corpus_data_dir)], capture_output=True,
+                              text=True, timeout=300, env={**os.environ, **env}).stdout
+
+    assert "\x1b[1;32m" in ask(FORCE_COLOR="1")
+    assert "32m" not in ask(FORCE_COLOR="1", NO_COLOR="1") and "7,63 tỷ USD" in ask(NO_COLOR="1")
