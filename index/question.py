@@ -132,20 +132,20 @@ class Expected:
         extractor = next(name for kind, _, _, name in _KINDS if kind == self.kind)
         return float(any(not frozenset(value.split()) <= self.asked for value in offered[extractor]))
 
-    def coverage(self, held: np.ndarray, passage_of: np.ndarray, weights: np.ndarray | None = None,
-                 total: float | None = None) -> np.ndarray:
-        """Share of the question's content words (:attr:`terms`) in each sentence or the one before it.
+    def covered(self, held: np.ndarray, passage_of: np.ndarray) -> np.ndarray:
+        """Which of the question's content words (:attr:`terms`) each sentence or the one before it holds.
 
         ``held[i, k]`` says whether sentence ``i`` holds content word ``k`` (words no sentence holds may
         be left out); ``passage_of[i]`` is its passage, whose sentences come in a row, in text order.
-        With ``weights`` (one per column) and their ``total`` over all the terms, the share is weighted
-        (by IDF: missing the question's rarest word counts most).
         """
-        if not self.terms or not total and weights is not None:
-            return np.zeros(len(held), dtype=np.float32)
         before = np.zeros_like(held)
         same = passage_of[1:] == passage_of[:-1]
         before[1:][same] = held[:-1][same]
-        if weights is not None:
-            return ((held | before) @ weights / total).astype(np.float32)
-        return ((held | before).sum(axis=1) / len(self.terms)).astype(np.float32)
+        return held | before
+
+    def coverage(self, held: np.ndarray, passage_of: np.ndarray) -> np.ndarray:
+        """Share of the question's content words (:attr:`terms`) in each sentence or the one before it
+        (:meth:`covered`)."""
+        if not self.terms:
+            return np.zeros(len(held), dtype=np.float32)
+        return (self.covered(held, passage_of).sum(axis=1) / len(self.terms)).astype(np.float32)

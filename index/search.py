@@ -31,6 +31,8 @@ MAX_TOP_K = 50
 POOL = 50  # passages each retriever brings to the candidate pool
 ANSWER_POOL = 10  # answers are the best sentences of this many best passages, whatever top_k: the best answer
 # must not change with how many passages are shown (at top_k 1 it did for 4% of XQuAD-vi's questions)
+FETCHED = 5  # the pool's passages always read for their answer cues; the others only when they could matter
+MAX_EVIDENCE = 2.0  # the most Expected.evidence gives (1.0 when the question names no unit)
 EXACT_FILTERED_ROWS = 50_000  # up to this many rows a filter allows, they are scored exactly
 PLAIN_KNOWN_SHARE = 0.5  # a question without diacritics is the collection's language typed plainly when at
 # least this share of its syllables are folded forms the index holds (an English question is not)
@@ -99,7 +101,6 @@ class Candidates:
     sentence_lexical: np.ndarray
     sentence_coverage: np.ndarray  # the question's content words in it or the sentence before (Expected.coverage)
     passage_lexical_most: float  # the most the question's terms score in any passage (a scale for confidence)
-    sentence_lexical_most: float  # the same over sentences
     sentence_rare_coverage: np.ndarray  # sentence_coverage weighted by each content word's IDF (unknown ones too)
     passage_rare_coverage: np.ndarray  # the same for each whole passage
     passage_rarest_missing: np.ndarray  # IDF of the rarest content word a passage lacks, over the highest IDF
@@ -196,15 +197,15 @@ class Engine:
         sentence_passage = np.searchsorted(pool, store.sentence_passages[sentence_ids])
         expected = Expected.of(text)
         content = store.term_ids([FOLDED + t for t in expected.terms])
-        sentence_lexical, sentence_most = store.sentence_terms.scores_and_most(terms, sentence_ids)
         held = store.sentence_terms.holding(content, sentence_ids)
+        covered = expected.covered(held, sentence_passage)
         idf, unknown_idf = store.sentence_terms.idf(content)
-        idf = np.append(idf, [unknown_idf] * (len(expected.terms) - content.size))  # words the index never saw
-        held_all = np.zeros((held.shape[0], idf.size), dtype=bool)
-        held_all[:, :content.size] = held
-        passage_held = np.zeros((pool.size, idf.size), dtype=bool)
-        np.logical_or.at(passage_held, sentence_passage, held_all)
-        idf_total = float(idf.sum())
+        idf_total = float(idf.sum()) + unknown_idf * (len(expected.terms) - content.size)  # words never seen count
+        passage_held = np.zeros((pool.size, content.size), dtype=bool)
+        if held.size:  # a passage holds what any of its sentences (in a row, sorted by passage) holds
+            starts = np.flatnonzero(np.r_[True, sentence_passage[1:] != sentence_passage[:-1]])
+            passage_held[sentence_passage[starts]] = np.logical_or.reduceat(held, starts, axis=0)
+        missing = np.where(passage_held, 0.0, idf).max(axis=1, initial=0.0)
         return Candidates(
             query=query,
             passage_ids=pool,
@@ -213,13 +214,14 @@ class Engine:
             sentence_ids=sentence_ids,
             sentence_passage=sentence_passage,
             sentence_dense=store.sentence_vectors_of(sentence_ids) @ q,
-            sentence_lexical=sentence_lexical,
-            sentence_coverage=expected.coverage(held, sentence_passage),
+            sentence_lexical=store.sentence_terms.scores(terms, sentence_ids),
+            sentence_coverage=(covered.sum(axis=1) / len(expected.terms) if expected.terms
+                               else np.zeros(len(sentence_ids))).astype(np.float32),
             passage_lexical_most=passage_most,
-            sentence_lexical_most=sentence_most,
-            sentence_rare_coverage=expected.coverage(held_all, sentence_passage, idf, idf_total),
-            passage_rare_coverage=(passage_held @ idf / idf_total if idf_total else np.zeros(pool.size)),
-            passage_rarest_missing=(np.where(passage_held, 0.0, idf).max(axis=1, initial=0.0) / unknown_idf),
+            sentence_rare_coverage=covered @ idf / idf_total if idf_total else np.zeros(len(sentence_ids)),
+            passage_rare_coverage=passage_held @ idf / idf_total if idf_total else np.zeros(pool.size),
+            passage_rarest_missing=np.maximum(missing, unknown_idf if content.size < len(expected.terms) else 0.0)
+            / unknown_idf,
             expected=expected,
             plain=expected.plain and store.passage_terms.folded_share(text) >= PLAIN_KNOWN_SHARE,
             started=started,
@@ -241,9 +243,23 @@ class Engine:
         in_pool = np.zeros(len(c.passage_ids), dtype=bool)
         in_pool[by_score[:answer_pool]] = True
         pool = np.flatnonzero(in_pool[c.sentence_passage])  # only their sentences become answers
-        passages = self._shown(c, c.passage_ids[by_score[:max(answer_pool, top_k)]].tolist())
-        evidence = self._evidence(c, passages, pool)
-        sentence[pool] += w.sentence_kind * evidence + w.sentence_coverage * c.sentence_coverage[pool]
+        sentence[pool] += w.sentence_coverage * c.sentence_coverage[pool]
+        # The kind evidence needs each passage's stored answer cues. Beyond the shown passages, one of the pool is
+        # read (in the same query) only if a sentence of it could reach the answers with the largest evidence: the
+        # k-th best score of the shown passages' sentences without any evidence bounds what the answers need.
+        shown = by_score[:max(top_k, FETCHED)]
+        known = np.isin(c.sentence_passage[pool], shown)
+        wanted = shown
+        if not known.all():
+            k = max(top_k, 2)  # two at least: the best answer's margin is over the second
+            floor = np.partition(sentence[pool[known]], -k)[-k] if known.sum() >= k else -np.inf
+            lift = w.sentence_kind * (0.0 if c.expected.kind is None else MAX_EVIDENCE if c.expected.unit else 1.0)
+            known |= sentence[pool] + lift >= floor
+            wanted = np.union1d(shown, c.sentence_passage[pool[known]])
+        passages = self._shown(c, c.passage_ids[wanted].tolist())
+        evidence = np.zeros(pool.size, dtype=np.float32)
+        evidence[known] = self._evidence(c, passages, pool[known])
+        sentence[pool] += w.sentence_kind * evidence
         ranked = np.argsort(-sentence[pool], kind="stable")[:top_k]
         answers = pool[ranked]
         c.features = confidence.features(c, answers, sentence, pool, evidence[ranked])
