@@ -3,8 +3,10 @@
 Protocol (issue 14): MLQA-vi dev (../shared/train/mlqa-vi.dev.json, 511 native Vietnamese questions) is split
 in two collections by paragraph position within each article (even, odd); every question is asked against
 both, as typed and without diacritics: answerable where its paragraph is, unanswerable on the same topic (or,
-for one-paragraph articles, on another topic) where it is not. SQuAD v1.1 train questions (English) are asked
-too, as off-topic ones. The label is "the first answer is correct" (from the gold paragraph, holding a gold
+for one-paragraph articles, on another topic) where it is not. MLQA-vi is also split in two by article, and
+every question asked against the half without its article (Vietnamese Wikipedia questions on other topics:
+they taught the model most about off-topic Vietnamese questions). SQuAD v1.1 train questions (English) are
+asked too, as off-topic ones. The label is "the first answer is correct" (from the gold paragraph, holding a gold
 answer text); the features are :func:`hoidap.index.confidence.features`, computed by the engine itself.
 
 Cross-validated by article (5 folds), it prints AUROC, ECE and kept/refused shares, the threshold refusing 85%
@@ -39,7 +41,7 @@ TRAIN = ROOT.parent / "shared" / "train"
 def ask(rows_file: Path | None, off_topic: int) -> list[dict]:
     from hoidap.index.build import build_index
     from hoidap.index.embeddings import Embedder
-    from hoidap.index.evaluate import abstention, load_squad, split_by_position
+    from hoidap.index.evaluate import abstention, article_of, load_squad, split_by_position
     from hoidap.index.search import Engine
     from hoidap.index.store import Store
     from hoidap.index.text import fold
@@ -59,6 +61,17 @@ def ask(rows_file: Path | None, off_topic: int) -> list[dict]:
         for row in abstention(collections, questions + plain, english):
             row["plain"] = row["id"].endswith("-plain")
             rows.append(row)
+        articles = sorted({article_of(d.id) for d in documents})
+        random.Random(14).shuffle(articles)
+        halves = [set(articles[0::2]), set(articles[1::2])]
+        for n, half in enumerate(halves):
+            target = Path(tmp) / f"articles-{n}"
+            docs = [d for d in documents if article_of(d.id) in half]
+            build_index(docs, target, embedder)
+            others = [q for q in questions + plain if article_of(q.document_id) not in half]
+            for row in abstention([(Engine(Store.open(target), embedder, min_confidence=0.5), docs)], others):
+                row["plain"] = row["id"].endswith("-plain")
+                rows.append(row)
         print(f"asked {len(rows)} times in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     if rows_file:
         rows_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
