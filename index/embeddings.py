@@ -19,6 +19,7 @@ import numpy as np
 
 from .convert_e5 import MODEL_NAME, ensure_default_model
 from .errors import ModelLoadError
+from .reader import WEIGHTS, Reader, reader_setting
 
 DEFAULT_MODEL = MODEL_NAME
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -77,7 +78,7 @@ class OnnxEncoder:
     def __init__(self, model_dir: Path, onnx_file: Path, threads: int = 1) -> None:
         import onnxruntime as ort
 
-        from .tokens import Tokens
+        from .tokens import tokens_of
 
         def config(name: str) -> dict:
             path = model_dir / name
@@ -91,7 +92,7 @@ class OnnxEncoder:
         self.max_seq_length = int(config("sentence_bert_config.json").get("max_seq_length") or 512)
         self._dimension = int(pooling["word_embedding_dimension"])
         # One tokenizer both counts and encodes: truncation is done here, so counts are never cut at the limit.
-        self.tokens = Tokens(model_dir)
+        self.tokens = tokens_of(model_dir)
         pad = config("tokenizer_config.json").get("pad_token") or "<pad>"
         self.pad_id = self.tokens.token_id(pad) or 0
         self.room = self.max_seq_length - self.tokens.special_count
@@ -198,10 +199,20 @@ class Embedder:
     an index built with one backend is searched with any other.
     """
 
-    def __init__(self, name: str | None = None, cache_dir: Path | None = None, backend: str | None = None) -> None:
+    def __init__(self, name: str | None = None, cache_dir: Path | None = None, backend: str | None = None,
+                 reader: str | None = None) -> None:
         self.name = resolve_model_name(name)
         self.cache_dir = cache_dir
         self.backend = resolve_backend(backend, self.name)
+        self.reader_setting = reader_setting(reader)
+
+    @cached_property
+    def reader(self) -> Reader | None:
+        """The learned answer reader (:mod:`hoidap.index.reader`), trained from the default model's own
+        weights: for that model, unless turned off (``reader="off"``, ``HOIDAP_READER=off``)."""
+        if self.name != DEFAULT_MODEL or self.reader_setting == "off" or not WEIGHTS.exists():
+            return None
+        return Reader(ensure_default_model(self.cache_dir), threads=resolve_threads())
 
     @cached_property
     def model(self) -> "SentenceTransformer | OnnxEncoder":  # noqa: F821

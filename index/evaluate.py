@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import string
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,9 @@ class Metrics:
     answer_at_1: float
     answer_at_3: float
     seconds: float
+    span_given: float  # of the questions whose first answer is right, the share given an answer phrase
+    span_exact: float | None  # SQuAD's exact match of the phrases given, against the gold answers (None: none given)
+    span_f1: float | None  # and their token F1
 
 
 def load_squad(path: Path) -> tuple[list[Document], list[Question]]:
@@ -87,9 +92,11 @@ def evaluate(engine: Engine, questions: list[Question], top_k: int = RANK_DEPTH)
         response = engine.search(q.text, top_k=max(top_k, RANK_DEPTH))
         doc_rank = document_rank([r.document_id for r in response.results], q.document_id)
         ans_rank = answer_rank([(a.document_id, a.text) for a in response.answers], q.document_id, q.answers)
+        best = response.answers[0] if response.answers else None
         yield {"id": q.id, "question": q.text, "gold": list(q.answers), "gold_document": q.document_id,
-               "answered": response.answers[0].text if response.answers else None,
-               "answered_document": response.answers[0].document_id if response.answers else None,
+               "answered": best.text if best else None,
+               "answered_document": best.document_id if best else None,
+               "span": best.span.text if best and best.span else None,
                "document_rank": doc_rank, "answer_rank": ans_rank}
 
 
@@ -103,8 +110,32 @@ def summarize(rows: list[dict], seconds: float) -> Metrics:
         return lambda r: r[key] is not None and r[key] <= k
 
     mrr = sum(1 / r["document_rank"] for r in rows if r["document_rank"] and r["document_rank"] <= RANK_DEPTH) / n
+    right = [r for r in rows if r["answer_rank"] == 1]
+    spans = [(r["span"], r["gold"]) for r in rows if r.get("span")]
+    exact = [max(float(normalize_answer(s) == normalize_answer(g)) for g in gold) for s, gold in spans]
+    f1 = [max(f1_score(s, g) for g in gold) for s, gold in spans]
     return Metrics(n, share(within("document_rank", 1)), share(within("document_rank", 5)), round(mrr, 4),
-                   share(within("answer_rank", 1)), share(within("answer_rank", 3)), round(seconds, 1))
+                   share(within("answer_rank", 1)), share(within("answer_rank", 3)), round(seconds, 1),
+                   round(sum(1 for r in right if r.get("span")) / len(right), 4) if right else 0.0,
+                   round(sum(exact) / len(exact), 4) if spans else None, round(sum(f1) / len(f1), 4) if spans else None)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's answer normalization, Vietnamese-aware: NFC, lower case, no punctuation (any script's), no
+    English articles; Vietnamese syllables are words as they are."""
+    text = unicodedata.normalize("NFC", text).lower()
+    text = "".join(ch for ch in text if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def f1_score(prediction: str, truth: str) -> float:
+    """SQuAD's token F1 of a predicted answer against a gold one, after :func:`normalize_answer`."""
+    p, t = normalize_answer(prediction).split(), normalize_answer(truth).split()
+    same = sum((Counter(p) & Counter(t)).values())
+    if not same:
+        return 0.0
+    precision, recall = same / len(p), same / len(t)
+    return 2 * precision * recall / (precision + recall)
 
 
 # Abstention: does the engine know when the documents do not answer? ------------------------------------------

@@ -36,6 +36,7 @@ import numpy as np
 
 from .convert_e5 import ensure_default_model
 from .errors import ModelLoadError
+from .text import fold_normalized
 
 WEIGHTS = Path(__file__).parent / "models" / "reader.safetensors"
 QUESTION_PREFIX = "query: "
@@ -192,21 +193,21 @@ def export_fp32(model_dir: Path, weights: Path, dest: Path) -> None:
 
 def ensure_reader_onnx(model_dir: Path, weights: Path = WEIGHTS, int8: bool = True) -> Path:
     """The reader's ONNX file (int8 or fp32) for these weights, exported once and cached beside the model."""
-    from .onnx_export import ONNX_DIR, quantize_int8, write_atomically
+    from .onnx_export import ONNX_DIR, quantize_int8, write_with_external_data
 
     digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:12]
     folder = Path(model_dir) / ONNX_DIR
     folder.mkdir(exist_ok=True)
-    fp32 = folder / f"reader-{digest}.onnx"
+    fp32 = folder / f"reader-{digest}-mapped.onnx"  # weights in FILE.data, mapped (hoidap.index.onnx_export)
     if not fp32.exists():
         log.warning("exporting the reader to ONNX once (about 10 s)")
-        write_atomically(fp32, lambda tmp: export_fp32(Path(model_dir), Path(weights), tmp))
+        write_with_external_data(fp32, lambda tmp: export_fp32(Path(model_dir), Path(weights), tmp))
     if not int8:
         return fp32
-    dest = folder / f"reader-{digest}-qint8.onnx"
+    dest = folder / f"reader-{digest}-mapped-qint8.onnx"
     if not dest.exists():
         log.warning("quantizing the reader to int8 once (about 5 s)")
-        write_atomically(dest, lambda tmp: quantize_int8(fp32, tmp))
+        write_with_external_data(dest, lambda tmp: quantize_int8(fp32, tmp))
     return dest
 
 
@@ -327,6 +328,32 @@ def extend_counted(question: str, sentence: str, a: int, b: int) -> tuple[int, i
     return a, b
 
 
+_COUNTED_FOLDED = re.compile(r"\bbao nhieu\s+(\w+(?:\s+\w+)?)")
+_NUMBER_AT_FOLDED = re.compile(r"\d+(?:[.,]\d+)*(?:\s+(?:" + "|".join(sorted({fold_normalized(w) for w in _NUMBER_WORDS},
+                                                                               key=len, reverse=True)) + r")\b)*")
+
+
+def counted_phrase(question: str, sentence: str) -> tuple[int, int] | None:
+    """For "bao nhiêu X?", the one number of the sentence followed by X ("19 địa phương"), or None.
+
+    What the question counts is said in its own words, so the phrase is found without the model when
+    the reader is not sure of one: only where exactly one number of the sentence is followed by them.
+    """
+    folded = fold_normalized(sentence)  # matched without marks: "bao nhieu dia phuong" counts "địa phương" too
+    match = _COUNTED_FOLDED.search(fold_normalized(question))
+    if not match or len(folded) != len(sentence):  # offsets in the folded text must be offsets in the sentence
+        return None
+    words = match.group(1).split()
+    found = []
+    for number in _NUMBER_AT_FOLDED.finditer(folded):
+        for n in range(len(words), 0, -1):
+            following = re.match(r"\s+" + r"\s+".join(map(re.escape, words[:n])) + r"\b", folded[number.end():])
+            if following:
+                found.append((number.start(), number.end() + following.end()))
+                break
+    return found[0] if len(found) == 1 else None
+
+
 _PAIRS = {"(": ")", "[": "]", "{": "}", "“": "”", "‘": "’", "«": "»", '"': '"', "'": "'"}
 
 
@@ -368,9 +395,9 @@ class Reader:
     @cached_property
     def tokenizer(self):  # noqa: ANN201
         """The model's :class:`~hoidap.index.tokens.Tokens` (written beside the ONNX files on first use)."""
-        from .tokens import Tokens
+        from .tokens import tokens_of
 
-        return Tokens(self.model_dir)
+        return tokens_of(self.model_dir)
 
     @cached_property
     def pad_id(self) -> int:
@@ -408,6 +435,7 @@ class Reader:
                 a, b = snap_to_words(sentence, encoding.offsets[i][0], encoding.offsets[j][1])
                 a, b = extend_counted(question, sentence, a, b)
                 span = (a, b) if b > a else None
+            span = span or counted_phrase(question, sentence)
             readings.append(Reading(prob=float(probs[n]), span=span, span_prob=p))
         return readings
 

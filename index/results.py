@@ -5,6 +5,14 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+class AnswerSpan(BaseModel):
+    """The words of an answer sentence that answer the question ("19 địa phương"), as the reader read them."""
+
+    start: int = Field(description="offset in the whole document's text")
+    end: int
+    text: str
+
+
 class Answer(BaseModel):
     """One answer sentence; ``start``/``end`` are character offsets into the whole document's text."""
 
@@ -21,6 +29,8 @@ class Answer(BaseModel):
     end: int
     page: int | None = Field(None, description="1-based page of a PDF, where the format has pages")
     section: str | None = Field(None, description="the heading the sentence stands under, where there is one")
+    span: AnswerSpan | None = Field(None, description="the exact answer phrase inside the sentence, when the reader "
+                                                      "is confident of one")
 
 
 class Highlight(BaseModel):

@@ -22,7 +22,8 @@ from .embeddings import Embedder
 from .errors import ModelMismatchError, QueryError
 from .lexical import FOLDED, lexical_terms
 from .question import Expected
-from .results import Answer, Highlight, Result, SearchResponse
+from .reader import Reading
+from .results import Answer, AnswerSpan, Highlight, Result, SearchResponse
 from .store import ShownPassage, Store
 from .text import normalize
 
@@ -32,6 +33,7 @@ POOL = 50  # passages each retriever brings to the candidate pool
 ANSWER_POOL = 10  # answers are the best sentences of this many best passages, whatever top_k: the best answer
 # must not change with how many passages are shown (at top_k 1 it did for 4% of XQuAD-vi's questions)
 FETCHED = 5  # the pool's passages always read for their answer cues; the others only when they could matter
+READ = 3  # with a reader weight, the best answer sentences the reader (Embedder.reader) orders again
 MAX_EVIDENCE = 2.0  # the most Expected.evidence gives (1.0 when the question names no unit)
 EXACT_FILTERED_ROWS = 50_000  # up to this many rows a filter allows, they are scored exactly
 PLAIN_KNOWN_SHARE = 0.5  # a question without diacritics is the collection's language typed plainly when at
@@ -54,6 +56,11 @@ class Weights:
     sentence_passage: float = 1.0  # the fused score of the sentence's passage
     sentence_kind: float = 0.5  # evidence the sentence holds the asked kind of answer (Expected.evidence)
     sentence_coverage: float = 1.0  # the question's content words in it or the sentence before (Expected.coverage)
+    # The reader's log-odds that a sentence holds the answer, added for the READ best ones. 0: the reader
+    # trained so far (index/models/reader.json) ranks worse than these signals: on the MLQA-vi questions it
+    # did not train on, Answer@1 0.618 at 0, 0.591 at 0.25 to 1, 0.445 at 1 without diacritics
+    # (bench/tune_reader.py). It still reads the best answer, for its answer phrase.
+    reader: float = 0.0
     # Scales both dense weights for a question typed without diacritics: the model embeds such text
     # poorly, while BM25 over folded syllables matches it exactly. On XQuAD-vi's questions folded,
     # R@1 went from 0.836 to 0.925 at 0.5 (0.928 at 0.25); questions with diacritics are unaffected.
@@ -149,14 +156,15 @@ class Engine:
 
     @classmethod
     def open(cls, data_dir: Path, model: str | None = None, cache_dir: Path | None = None,
-             backend: str | None = None) -> "Engine":
+             backend: str | None = None, reader: str | None = None) -> "Engine":
         """Open the index in ``data_dir``; the model defaults to the one the index was built with.
 
-        Any backend (:data:`hoidap.index.embeddings.BACKENDS`) may query any index of the same model."""
+        Any backend (:data:`hoidap.index.embeddings.BACKENDS`) may query any index of the same model;
+        ``reader`` is "on" or "off" (:class:`Embedder`)."""
         store = Store.open(data_dir)
         chosen = model or os.environ.get("HOIDAP_MODEL") or store.info.model
         _check_model(store, chosen)  # before paying for loading the wrong model
-        return cls(store, Embedder(chosen, cache_dir, backend))
+        return cls(store, Embedder(chosen, cache_dir, backend, reader))
 
     def search(self, query: str, top_k: int = 5, filters: Filters | None = None,
                min_confidence: float | None = None) -> SearchResponse:
@@ -251,7 +259,7 @@ class Engine:
         known = np.isin(c.sentence_passage[pool], shown)
         wanted = shown
         if not known.all():
-            k = max(top_k, 2)  # two at least: the best answer's margin is over the second
+            k = max(top_k, 2, READ if w.reader and self.embedder.reader else 0)  # the margin is over the second
             floor = np.partition(sentence[pool[known]], -k)[-k] if known.sum() >= k else -np.inf
             lift = w.sentence_kind * (0.0 if c.expected.kind is None else MAX_EVIDENCE if c.expected.unit else 1.0)
             known |= sentence[pool] + lift >= floor
@@ -260,15 +268,37 @@ class Engine:
         evidence = np.zeros(pool.size, dtype=np.float32)
         evidence[known] = self._evidence(c, passages, pool[known])
         sentence[pool] += w.sentence_kind * evidence
-        ranked = np.argsort(-sentence[pool], kind="stable")[:top_k]
+        ranked = np.argsort(-sentence[pool], kind="stable")
+        readings = self._read(c, passages, pool, ranked, sentence, w.reader) if w.reader else {}
+        ranked = ranked[:top_k]
         answers = pool[ranked]
         c.features = confidence.features(c, answers, sentence, pool, evidence[ranked])
         sure = confidence.probability(c.features)
+        threshold = self.min_confidence if min_confidence is None else min_confidence
+        if not readings and answers.size and sure[0] >= threshold:  # only an answer given gets its phrase
+            readings = self._read(c, passages, pool, ranked[:1], sentence, 0.0)
         order = by_score[:top_k]
         if answers.size and c.sentence_passage[answers[0]] not in order:  # the best answer's passage is shown
             order = np.append(order[:-1], c.sentence_passage[answers[0]])
-        threshold = self.min_confidence if min_confidence is None else min_confidence
-        return self._response(c, order, answers, sure, threshold, passages, passage, sentence)
+        return self._response(c, order, answers, sure, threshold, passages, passage, sentence, readings)
+
+    def _read(self, c: Candidates, passages: dict[int, ShownPassage], pool: np.ndarray, ranked: np.ndarray,
+              sentence: np.ndarray, weight: float) -> dict[int, Reading]:
+        """The reader's view of the first :data:`READ` sentences of ``ranked`` (positions in ``pool``), which it
+        orders again: their scores gain ``weight`` times its log-odds (``sentence`` and ``ranked`` change in place)."""
+        reader = self.embedder.reader
+        top = pool[ranked[:READ]]
+        if reader is None or not top.size:
+            return {}
+        texts = []
+        for j in top.tolist():
+            p = passages[int(c.passage_ids[c.sentence_passage[j]])]
+            texts.append(p.text_of(p.sentences[int(c.sentence_ids[j])]))
+        readings = reader.read(c.query, texts)
+        prob = np.clip([r.prob for r in readings], 1e-6, 1 - 1e-6)
+        sentence[top] += weight * np.log(prob / (1 - prob))
+        ranked[: top.size] = ranked[: top.size][np.argsort(-sentence[top], kind="stable")]
+        return dict(zip(top.tolist(), readings))
 
     def _shown(self, c: Candidates, ids: list[int]) -> dict[int, ShownPassage]:
         """The passages ``ids`` as shown, fetched once per candidates (ranking them again reuses them)."""
@@ -290,7 +320,8 @@ class Engine:
         return np.array(evidence, dtype=np.float32)
 
     def _response(self, c: Candidates, order: np.ndarray, ranked: np.ndarray, sure: np.ndarray, threshold: float,
-                  passages: dict[int, ShownPassage], passage: np.ndarray, sentence: np.ndarray) -> SearchResponse:
+                  passages: dict[int, ShownPassage], passage: np.ndarray, sentence: np.ndarray,
+                  readings: dict[int, Reading]) -> SearchResponse:
         """Answers best first with their confidence; each shown passage marks the answers in it worth showing
         (confidence at least ``threshold``), and the best answer when the response counts as answered."""
         passage_of: list[int] = c.sentence_passage.tolist()
@@ -301,9 +332,14 @@ class Engine:
         for j, p_sure in zip(ranked.tolist(), sure.tolist()):
             p = passages[passage_ids[passage_of[j]]]
             s = p.sentences[sentence_ids[j]]
-            answers.append(Answer(text=p.text_of(s), score=float(sentence[j]), confidence=round(p_sure, 4),
+            text = p.text_of(s)
+            found = readings[j].span if j in readings else None
+            span = AnswerSpan(start=s.start + found[0], end=s.start + found[1], text=text[found[0]:found[1]]) \
+                if found else None
+            answers.append(Answer(text=text, score=float(sentence[j]), confidence=round(p_sure, 4),
                                   document_id=p.document_id, title=p.title, source=p.source, passage_id=p.id,
-                                  sentence_id=s.id, start=s.start, end=s.end, page=s.page, section=s.section))
+                                  sentence_id=s.id, start=s.start, end=s.end, page=s.page, section=s.section,
+                                  span=span))
             if p_sure >= threshold:
                 marked.setdefault(passage_of[j], []).append((j, float(sentence[j]), round(p_sure, 4)))
         answered = bool(answers) and answers[0].confidence >= threshold

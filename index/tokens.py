@@ -13,7 +13,7 @@ English texts, and in tests). Any other tokenizer runs on ``tokenizers`` as befo
 from __future__ import annotations
 
 import json
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from .onnx_export import ONNX_DIR, write_atomically
@@ -115,6 +115,12 @@ class Tokens:
         # one text (a question) is encoded here: encode_batch would hand it to a thread pool and back
         return self.full.encode_batch(texts, add_special_tokens=False) if len(texts) > 1 \
             else [self.full.encode(t, add_special_tokens=False) for t in texts]
+
+
+@lru_cache(maxsize=4)
+def tokens_of(model_dir: Path) -> Tokens:
+    """One :class:`Tokens` per model folder in a process: the encoder and the reader share its pieces."""
+    return Tokens(Path(model_dir))
 
 
 def _char_index(text: str) -> list[int]:

@@ -66,6 +66,17 @@ Backend = Annotated[str | None, typer.Option("--backend", envvar="HOIDAP_BACKEND
                                                   "torch; any of them reads any index of the same model")]
 
 
+def _check_reader(value: str | None) -> str | None:
+    if value is not None and value not in ("on", "off"):
+        raise typer.BadParameter(f"{value!r} is neither on nor off")
+    return value
+
+
+ReaderOption = Annotated[str | None, typer.Option(
+    "--reader", envvar="HOIDAP_READER", callback=_check_reader,
+    help="on (the default) or off: the learned reader that finds each answer's exact phrase")]
+
+
 def _check_sentence_vectors(value: str | None) -> str | None:
     from hoidap.index.build import SENTENCE_VECTORS
 
@@ -177,6 +188,7 @@ def ask(
     data_dir: DataDir = Path("data"),
     model: Model = None,
     backend: Backend = None,
+    reader: ReaderOption = None,
     server: Annotated[str | None, typer.Option(envvar="HOIDAP_URL", help="ask a running server (e.g. "
                                                "http://127.0.0.1:8000) instead of loading the index here")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="HOIDAP_API_KEY", help="the server's API key, if it needs one")] = None,
@@ -204,7 +216,7 @@ def ask(
 
             check_query(question)
             filters = Filters.of(source, formats or (), since, until)
-            response = Engine.open(data_dir, model, backend=backend).search(question, top_k, filters,
+            response = Engine.open(data_dir, model, backend=backend, reader=reader).search(question, top_k, filters,
                                                                             min_confidence)
     except QueryError as exc:
         raise typer.BadParameter(str(exc), param_hint="QUESTION") from exc
@@ -220,8 +232,12 @@ def _print_response(response: SearchResponse) -> None:
         return
     best = response.answers[0]
     if response.answered:
-        out.print(Text.assemble(("Trả lời: ", "bold"), (best.text, "bold green"),
-                                (f"  (độ tin cậy {best.confidence:.0%})", "dim")))
+        if best.span:  # the answer phrase first, then the sentence it stands in
+            out.print(Text.assemble(("Trả lời: ", "bold"), (best.span.text, "bold green")))
+            out.print(Text.assemble(("  ", ""), (best.text, "green"), (f"  (độ tin cậy {best.confidence:.0%})", "dim")))
+        else:
+            out.print(Text.assemble(("Trả lời: ", "bold"), (best.text, "bold green"),
+                                    (f"  (độ tin cậy {best.confidence:.0%})", "dim")))
         out.print(Text(f"  — {best.title} ({best.source})", style="dim"))
     else:
         out.print(Text.assemble(("Không tìm thấy câu trả lời trong tài liệu", "bold yellow"),
@@ -281,6 +297,7 @@ def eval_cmd(
     without_diacritics: Annotated[bool, typer.Option(
         "--without-diacritics", help="ask every question with its marks removed, as often typed")] = False,
     sentence_vectors: SentenceVectors = None,
+    reader: ReaderOption = None,
     unanswerable: Annotated[bool, typer.Option(
         "--unanswerable", help="measure abstention instead: the paragraphs split in two collections by position "
                                "within each article, every question asked against both")] = False,
@@ -319,7 +336,7 @@ def eval_cmd(
         return
     with tempfile.TemporaryDirectory(prefix="hoidap-eval-") as tmp:
         target = data_dir or Path(tmp)
-        embedder = Embedder(resolve_model_name(model), backend=backend)
+        embedder = Embedder(resolve_model_name(model), backend=backend, reader=reader)
         build_index(documents, target, embedder, sentence_vectors=sentence_vectors)
         engine = Engine(Store.open(target), embedder)
         sentence_vectors = engine.store.info.sentence_vectors
@@ -330,13 +347,16 @@ def eval_cmd(
         report.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     if as_json:
         facts = {"model": embedder.name, "backend": embedder.backend, "sentence_vectors": sentence_vectors,
-                 **dataclasses.asdict(metrics)}
+                 "reader": "on" if embedder.reader else "off", **dataclasses.asdict(metrics)}
         sys.stdout.write(json.dumps(facts, indent=2) + "\n")
     else:
         out.print(f"{metrics.questions} questions over {len(documents)} documents in {metrics.seconds:.1f} s "
                   f"({embedder.name}, {embedder.backend} backend, {sentence_vectors} sentence vectors)", markup=False)
         for name in ("r_at_1", "r_at_5", "mrr_at_10", "answer_at_1", "answer_at_3"):
             out.print(f"{name:>12}: {getattr(metrics, name):.3f}", markup=False)
+        if metrics.span_exact is not None:
+            out.print(f"answer phrases given for {metrics.span_given:.1%} of the right first answers; over those "
+                      f"given, exact match {metrics.span_exact:.3f}, F1 {metrics.span_f1:.3f}", markup=False)
 
 
 def _eval_abstention(documents, questions, off_topic: Path | None, top_k: int, report: Path | None, as_json: bool,

@@ -44,6 +44,9 @@ def test_ask_in_the_browser(browser, live_url: str):
         box.press("Enter")
         page.wait_for_url("**/search?q=*")
         expect(page.locator("mark.best").first).to_contain_text("19 địa phương")
+        phrase = page.locator(".best-answer mark.best strong.phrase")  # the reader's answer phrase, in bold
+        expect(phrase).to_have_text("19 địa phương")
+        assert int(phrase.evaluate("e => getComputedStyle(e).fontWeight")) >= 700
         expect(page.get_by_role("searchbox", name="Câu hỏi")).to_have_value(QUESTION_19)
         if os.environ.get("HOIDAP_SCREENSHOT") == "1":
             SCREENSHOT.parent.mkdir(exist_ok=True)

@@ -1,0 +1,69 @@
+"""Choose the reader's weight in the answer ranking (``Weights.reader``) on data the reader never trained on.
+
+    .venv/bin/python bench/tune_reader.py
+
+The collection is every paragraph of MLQA-vi dev (``../shared/train/``); the questions are the ones
+``train/reader.py`` held out (whole articles, its seed 0), asked with their diacritics and without.
+For each weight the same candidates are ranked again (``Engine.rank``), and Answer@1, Answer@3 and
+R@1 are printed; weight 0 keeps the reader's reading but not its say in the order. XQuAD-vi, the
+test set, is not read here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "train"))
+
+from reader import split_by_article  # noqa: E402  (train/reader.py: the held-out articles)
+
+from hoidap.index.build import build_index  # noqa: E402
+from hoidap.index.embeddings import Embedder  # noqa: E402
+from hoidap.index.evaluate import answer_rank, document_rank, load_squad  # noqa: E402
+from hoidap.index.search import Engine, Weights  # noqa: E402
+from hoidap.index.store import Store  # noqa: E402
+from hoidap.index.text import fold  # noqa: E402
+
+MLQA = ROOT.parent / "shared" / "train" / "mlqa-vi.dev.json"
+GRID = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0]
+
+
+def held_out_ids() -> set[str]:
+    articles = json.loads(MLQA.read_text(encoding="utf-8"))["data"]
+    held, _ = split_by_article(articles, 100, random.Random("mlqa-0"))
+    return {str(q["id"]) for a in held for p in a["paragraphs"] for q in p["qas"]}
+
+
+def main() -> None:
+    documents, questions = load_squad(MLQA)
+    held = held_out_ids()
+    questions = [q for q in questions if q.id in held]
+    embedder = Embedder()
+    with tempfile.TemporaryDirectory() as tmp:
+        build_index(documents, Path(tmp), embedder)
+        engine = Engine(Store.open(Path(tmp)), embedder)
+        for typed, asked in (("with diacritics", questions),
+                             ("without", [dataclasses.replace(q, text=fold(q.text)) for q in questions])):
+            items = [(q, engine.candidates(q.text)) for q in asked]
+            print(f"{len(items)} held-out MLQA-vi questions {typed}, {len(documents)} paragraphs")
+            for weight in GRID:
+                r1 = a1 = a3 = 0
+                for q, cands in items:
+                    response = engine.rank(cands, 10, dataclasses.replace(Weights(), reader=weight))
+                    a = answer_rank([(x.document_id, x.text) for x in response.answers], q.document_id, q.answers)
+                    r1 += document_rank([r.document_id for r in response.results], q.document_id) == 1
+                    a1 += a == 1
+                    a3 += a is not None and a <= 3
+                n = len(items)
+                print(f"  reader weight {weight:<5} Answer@1 {a1 / n:.3f}  Answer@3 {a3 / n:.3f}  R@1 {r1 / n:.3f}",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
