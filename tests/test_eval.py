@@ -1,6 +1,7 @@
 """`hoidap eval`: the metric definitions on hand-made ranks, and the command on a small real slice."""
 
 import json
+import re
 import subprocess
 import sys
 import unicodedata
@@ -78,8 +79,9 @@ def test_eval_command_on_a_slice_of_xquad(tmp_path):
     assert proc.returncode == 0, proc.stderr
     documents, questions = load_squad(path)
     assert f"{len(questions)} questions over {len(documents)} documents" in proc.stdout
-    values = {k.strip(): float(v) for k, v in (line.split(":") for line in proc.stdout.splitlines()[1:])}
-    assert set(values) == {"r_at_1", "r_at_5", "mrr_at_10", "answer_at_1", "answer_at_3"}
+    metric_lines = [line for line in proc.stdout.splitlines()[1:] if re.fullmatch(r"\s*\w+: [\d.]+", line)]
+    values = {k.strip(): float(v) for k, v in (line.split(":") for line in metric_lines)}
+    assert set(values) >= {"r_at_1", "r_at_5", "mrr_at_10", "answer_at_1", "answer_at_3"}
     assert values["r_at_1"] > 0.8 and values["answer_at_1"] > 0.5
 
 
