@@ -6,9 +6,11 @@ A cross-encoder over one (question, sentence) pair, ``<s> query: Q </s></s> S </
 
 What it is made of (issue 15, chosen by measurement on this 2-core machine):
 - the default model (multilingual-e5-small) cut to its first ``layers`` transformer layers (4): the
-  reader runs at query time on the top 1-3 candidate sentences in one batched ONNX call, and three
-  pairs of 64 tokens cost about 9 ms in int8 with 4 layers (6.7 ms with 3, 14 ms with 6, 27 ms with
-  all 12), about twice a question's encoding;
+  reader runs at query time on the top 1-3 candidate sentences in one batched ONNX call. Measured int8,
+  one thread, on a busy 2-core machine: three pairs of 64 tokens took 6.7 ms with 3 layers, 9.1 ms with 4,
+  14 ms with 6 and 27 ms with all 12, one question's encoding 3-5.5 ms; 4 is the most that fits about
+  twice a question's encoding (``train/reader_latency.py`` times it on corpus sentences);
+- pairs cut to 32 question tokens and 64 sentence tokens (an answer past them is not read);
 - low-rank adapters (LoRA) on every linear of the kept layers, their LayerNorms, and two small heads.
   Only these are learned (``train/reader.py``) and committed, in ``models/reader.safetensors`` (about
   1 MB); the embedding matrix and base weights stay the default model's own. The adapters are a small
@@ -43,8 +45,9 @@ QUESTION_PREFIX = "query: "
 MAX_QUESTION_TOKENS = 32
 MAX_SENTENCE_TOKENS = 64
 MAX_SPAN_TOKENS = 15
-# Below this a span is not given (None). Measured on the held-out slice of the training data
-# (models/reader.json): spans given above it are right far more often than those below.
+# Below this a span is not given (None): chosen on the MLQA-vi held-out slice of the training data
+# (``threshold_sweep`` in models/reader.json), where spans above it are right far more often.
+# span_prob is the joint softmax probability of the chosen start and end tokens.
 SPAN_THRESHOLD = 0.3
 INPUTS = ("input_ids", "attention_mask")
 OUTPUTS = ("answer_logit", "start_logits", "end_logits")

@@ -23,8 +23,10 @@ WITH_NUMBER = ("Về quan hệ song phương, đến nay, Hải Phòng đã thi�
                "19 địa phương thuộc 13 quốc gia trên thế giới.")
 WITHOUT_NUMBER = ("Về quan hệ song phương, đến nay, Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với "
                   "nhiều địa phương của các quốc gia trên thế giới.")
-# Largest |int8 - torch fp32| differences over PAIRS measured here, plus a margin.
-MAX_PROB_DIFF = 0.08
+# int8 against torch fp32 over PAIRS: answer logits differed by at most 0.2 and probabilities by 0.002
+# when measured; start/end logits by up to 0.9, so near-tied spans may swap.
+MAX_LOGIT_DIFF = 0.5
+MAX_PROB_DIFF = 0.05
 
 
 def corpus_sentence(fragment: str) -> str:
@@ -93,13 +95,17 @@ def test_int8_onnx_agrees_with_torch(reader: Reader) -> None:
         t_answer, t_start, t_end = (t.numpy() for t in net(torch.from_numpy(ids), torch.from_numpy(mask)))
     o_answer, o_start, o_end = reader.session.run(None, {"input_ids": ids, "attention_mask": mask})
     sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    assert np.abs(t_answer - o_answer).max() < MAX_LOGIT_DIFF
     assert np.abs(sigmoid(t_answer) - sigmoid(o_answer)).max() < MAX_PROB_DIFF
     for n, e in enumerate(encodings):
         allowed = np.array([s == 1 and b > a for s, (a, b) in zip(e.sequence_ids, e.offsets)])
         k = len(allowed)
-        torch_span = best_span(t_start[n, :k], t_end[n, :k], allowed)[:2]
-        onnx_span = best_span(o_start[n, :k], o_end[n, :k], allowed)[:2]
-        assert torch_span == onnx_span, PAIRS[n]
+        i, j, p = best_span(t_start[n, :k], t_end[n, :k], allowed)
+        oi, oj, _ = best_span(o_start[n, :k], o_end[n, :k], allowed)
+        if (oi, oj) != (i, j):  # a near tie: torch must find int8's span nearly as likely as its own
+            ps = np.exp(t_start[n, :k] - t_start[n, :k][allowed].max()) * allowed
+            pe = np.exp(t_end[n, :k] - t_end[n, :k][allowed].max()) * allowed
+            assert ps[oi] * pe[oj] / ps.sum() / pe.sum() >= 0.8 * p, PAIRS[n]
 
 
 def test_query_path_needs_neither_torch_nor_sentence_transformers(reader: Reader) -> None:
