@@ -8,16 +8,20 @@ both the exact and the folded terms, so exact matches rank above folded ones.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
-import bm25s
 import numpy as np
 
 from .arrays import mapped_view, runs
 from .text import fold_normalized, syllables
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
+# bm25s (and SciPy, which it imports) is needed to build an index, not to search one: a search reads
+# the postings bm25s saved (its CSC arrays, .npy files) memory-mapped, which a one-question
+# `hoidap ask` then does without importing either (about 0.25 s).
+_ARRAYS = ("data", "indices", "indptr")
 
 FOLDED = "~"  # prefix of the folded namespace
 K1, B = 1.2, 0.75
@@ -36,8 +40,12 @@ def lexical_terms(matched: str) -> list[str]:
 class LexicalIndex:
     """A BM25 index whose row numbers are the store's passage or sentence ids."""
 
-    def __init__(self, bm25: bm25s.BM25) -> None:
-        self.bm25 = bm25
+    def __init__(self, postings: dict[str, np.ndarray], size: int, vocabulary: dict[str, int],
+                 bm25: "bm25s.BM25 | None" = None) -> None:  # noqa: F821
+        self.postings = postings  # bm25s's score matrix, CSC: each term's rows (indices) and scores (data)
+        self.size = size
+        self.vocabulary = vocabulary
+        self._built = bm25  # what save writes
 
     @classmethod
     def build(cls, *corpora: list[str]) -> list["LexicalIndex"]:
@@ -46,44 +54,40 @@ class LexicalIndex:
         vocabulary: dict[str, int] = {"": 0}  # the one term of a text without any (a lone "|" caption end)
         corpora_ids = [[[vocabulary.setdefault(t, len(vocabulary)) for t in lexical_terms(text)] or [0]
                         for text in texts] for texts in corpora]
+        import bm25s
+
         indexes = []
         for ids in corpora_ids:
             bm25 = bm25s.BM25(k1=K1, b=B)
             bm25.index((ids, vocabulary), show_progress=False)
-            indexes.append(cls(bm25))
+            indexes.append(cls({k: bm25.scores[k] for k in _ARRAYS}, int(bm25.scores["num_docs"]), vocabulary, bm25))
         return indexes
 
     def save(self, folder: Path) -> None:
-        self.bm25.save(str(folder), show_progress=False)
+        """In bm25s's own format (``bm25s.BM25.load`` reads it too)."""
+        self._built.save(str(folder), show_progress=False)
 
     @classmethod
     def load(cls, folder: Path, vocabulary: dict[str, int] | None = None) -> "LexicalIndex":
         """The index in ``folder``, memory-mapped; ``vocabulary`` is that of an index built with it
         (:meth:`build`), shared rather than read again."""
-        bm25 = bm25s.BM25.load(str(folder), mmap=True, load_vocab=vocabulary is None, show_progress=False)
-        if vocabulary is not None:
-            bm25.vocab_dict = vocabulary
-        bm25.scores = {k: mapped_view(v) if isinstance(v, np.ndarray) else v for k, v in bm25.scores.items()}
-        return cls(bm25)
-
-    @property
-    def size(self) -> int:
-        return int(self.bm25.scores["num_docs"])
-
-    @property
-    def vocabulary(self) -> dict[str, int]:
-        return self.bm25.vocab_dict
+        folder = Path(folder)
+        postings = {k: mapped_view(np.load(folder / f"{k}.csc.index.npy", mmap_mode="r")) for k in _ARRAYS}
+        size = int(json.loads((folder / "params.index.json").read_text(encoding="utf-8"))["num_docs"])
+        if vocabulary is None:
+            vocabulary = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+        return cls(postings, size, vocabulary)
 
     def ids(self, terms: list[str]) -> np.ndarray:
         """The ids of the terms this vocabulary knows (the others match nothing)."""
-        vocabulary = self.bm25.vocab_dict
+        vocabulary = self.vocabulary
         return np.array([vocabulary[t] for t in terms if t in vocabulary], dtype=np.int64)
 
     def folded_share(self, matched: str) -> float:
         """Share of the syllables of normalized text whose accent-folded form this index holds: near 1
         for the collection's language typed without diacritics, low for another language."""
         words = syllables(matched.lower())
-        vocabulary = self.bm25.vocab_dict
+        vocabulary = self.vocabulary
         return sum(FOLDED + fold_normalized(s) in vocabulary for s in words) / len(words) if words else 0.0
 
     def scores(self, ids: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -96,7 +100,7 @@ class LexicalIndex:
         Scoring only some rows spares an array the size of the whole index on every query.
         """
         postings = runs(*self._spans(ids))
-        matrix = self.bm25.scores
+        matrix = self.postings
         found = matrix["indices"][postings]
         if rows is None:
             return np.bincount(found, weights=matrix["data"][postings], minlength=self.size).astype(np.float32)
@@ -109,7 +113,7 @@ class LexicalIndex:
         and questions (the confidence's lexical signals), and it costs one pass over postings already read."""
         starts, ends = self._spans(ids)
         postings = runs(starts, ends)
-        matrix = self.bm25.scores
+        matrix = self.postings
         found = matrix["indices"][postings]
         weights = matrix["data"][postings]
         lengths = ends - starts
@@ -123,7 +127,7 @@ class LexicalIndex:
     def idf(self, ids: np.ndarray) -> tuple[np.ndarray, float]:
         """The BM25 IDF of each term in ``ids`` (from its postings' count, no extra read), and the IDF of a term
         no row holds: how rare each of a question's words is in this index."""
-        indptr = self.bm25.scores["indptr"]
+        indptr = self.postings["indptr"]
         held = (indptr[ids + 1] - indptr[ids]).astype(np.float64)
         n = float(self.size)
         return np.log1p((n - held + 0.5) / (held + 0.5)), float(np.log1p((n + 0.5) / 0.5))
@@ -132,14 +136,14 @@ class LexicalIndex:
         """Which of ``rows`` (ascending) hold which term: booleans of shape (len(rows), len(ids)), read
         from the postings rather than from each row's text."""
         starts, ends = self._spans(ids)
-        at, hit = _among(self.bm25.scores["indices"][runs(starts, ends)], rows)
+        at, hit = _among(self.postings["indices"][runs(starts, ends)], rows)
         held = np.zeros((rows.size, ids.size), dtype=bool)
         held[at[hit], np.repeat(np.arange(ids.size), ends - starts)[hit]] = True
         return held
 
     def _spans(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where each term's postings start and end in the score matrix."""
-        indptr = self.bm25.scores["indptr"]
+        indptr = self.postings["indptr"]
         return indptr[ids], indptr[ids + 1]
 
 
