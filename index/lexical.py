@@ -17,7 +17,6 @@ import numpy as np
 from .arrays import mapped_view, runs
 from .text import fold_normalized, syllables
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
 # bm25s (and SciPy, which it imports) is needed to build an index, not to search one: a search reads
 # the postings bm25s saved (its CSC arrays, .npy files) memory-mapped, which a one-question
 # `hoidap ask` then does without importing either (about 0.25 s).
@@ -56,6 +55,7 @@ class LexicalIndex:
                         for text in texts] for texts in corpora]
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
         indexes = []
         for ids in corpora_ids:
             bm25 = bm25s.BM25(k1=K1, b=B)
