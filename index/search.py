@@ -58,7 +58,7 @@ class Weights:
     sentence_coverage: float = 1.0  # the question's content words in it or the sentence before (Expected.coverage)
     # The reader's log-odds that a sentence holds the answer, added for the READ best ones. 0: the reader
     # trained so far (index/models/reader.json) ranks worse than these signals: on the MLQA-vi questions it
-    # did not train on, Answer@1 0.618 at 0, 0.591 at 0.25 to 1, 0.445 at 1 without diacritics
+    # did not train on, Answer@1 0.618 at 0, 0.564 to 0.591 at 0.1 to 2, 0.473 at 1 without diacritics
     # (bench/tune_reader.py). It still reads the best answer, for its answer phrase.
     reader: float = 0.0
     # Scales both dense weights for a question typed without diacritics: the model embeds such text

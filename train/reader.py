@@ -31,11 +31,8 @@ import platform
 import random
 import re
 import shlex
-import string
 import sys
 import time
-import unicodedata
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -179,22 +176,8 @@ def token_span(encoding, a0: int, a1: int) -> tuple[int, int] | None:  # noqa: A
 
 
 # ----------------------------------------------------------------------------------------------- scoring
-def normalize_answer(text: str) -> str:
-    """SQuAD's normalization, Vietnamese-aware: NFC, lower case, no punctuation, English articles dropped."""
-    text = unicodedata.normalize("NFC", text).lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation) and not unicodedata.category(ch).startswith("P"))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def f1_score(prediction: str, truth: str) -> float:
-    p, t = normalize_answer(prediction).split(), normalize_answer(truth).split()
-    common = Counter(p) & Counter(t)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(p), same / len(t)
-    return 2 * precision * recall / (precision + recall)
+# SQuAD's answer normalization and F1, as `hoidap eval` computes them (one definition for both)
+from hoidap.index.evaluate import f1_score, normalize_answer  # noqa: E402
 
 
 def evaluate(net, tokenizer, examples: list[dict], threshold: float, e5=None) -> dict:  # noqa: ANN001
