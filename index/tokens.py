@@ -35,21 +35,9 @@ class Tokens:
             from tokenizers import Tokenizer
 
             self.sentencepiece = sentencepiece.SentencePieceProcessor(model_file=str(self.pieces))
-            self.normalizer = Tokenizer.from_file(str(self.pieces.with_name(NORMALIZER_FILE))).normalizer
-        self.prefix, self.suffix = self._specials()
-
-    def _specials(self) -> tuple[list[int], list[int]]:
-        """The special tokens the tokenizer puts before and after one text (``<s>``, ``</s>``)."""
-        if self.pieces is None:
-            tokenizer = self.full
-        else:
-            from tokenizers import Tokenizer
-
-            tokenizer = Tokenizer.from_file(str(self.pieces.with_name(NORMALIZER_FILE)))  # vocabulary cut short
-        core = tokenizer.encode("x", add_special_tokens=False).ids
-        whole = tokenizer.encode("x").ids
-        at = next(i for i in range(len(whole) - len(core) + 1) if whole[i:i + len(core)] == core)
-        return whole[:at], whole[at + len(core):]
+            small = Tokenizer.from_file(str(self.pieces.with_name(NORMALIZER_FILE)))  # vocabulary cut short
+            self.normalizer = small.normalizer
+        self.prefix, self.suffix = _specials(self.full if self.pieces is None else small)
 
     @property
     def special_count(self) -> int:
@@ -115,6 +103,14 @@ class Tokens:
         # one text (a question) is encoded here: encode_batch would hand it to a thread pool and back
         return self.full.encode_batch(texts, add_special_tokens=False) if len(texts) > 1 \
             else [self.full.encode(t, add_special_tokens=False) for t in texts]
+
+
+def _specials(tokenizer: "Tokenizer") -> tuple[list[int], list[int]]:  # noqa: F821
+    """The special tokens ``tokenizer`` puts before and after one text (``<s>``, ``</s>``)."""
+    core = tokenizer.encode("x", add_special_tokens=False).ids
+    whole = tokenizer.encode("x").ids
+    at = next(i for i in range(len(whole) - len(core) + 1) if whole[i:i + len(core)] == core)
+    return whole[:at], whole[at + len(core):]
 
 
 @lru_cache(maxsize=4)
