@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .documents import Document, discover, load_document, location
+from .documents import Document, Found, discover, load_document, location
 from .embeddings import Embedder
 from .errors import CorruptIndexError, DocumentError, HoidapError, NoIndexError
 from .passages import Passage, build_passages
@@ -231,7 +231,12 @@ def update_index(data_dir: Path, embedder: Embedder, upserts: list[Document],
 
 def load_files(paths: Iterable[Path], skipped: list[str]) -> Iterable[Document]:
     """Documents from files and folders; an unreadable file is noted in ``skipped`` and the rest go on."""
-    for found in discover(paths):
+    return load_found(discover(paths), skipped)
+
+
+def load_found(files: Iterable[Found], skipped: list[str]) -> Iterable[Document]:
+    """:func:`load_files` of files already found (by :func:`~hoidap.index.documents.discover`)."""
+    for found in files:
         try:
             yield load_document(found.path, found.source, location(found.path))
         except DocumentError as exc:

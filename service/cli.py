@@ -123,7 +123,7 @@ def index_cmd(
     """
     from tqdm import tqdm
 
-    from hoidap.index.build import build_index, load_files
+    from hoidap.index.build import build_index, load_found
     from hoidap.index.documents import discover
     from hoidap.index.embeddings import Embedder
     from hoidap.index.vectors import KINDS
@@ -133,15 +133,15 @@ def index_cmd(
                                  param_hint="PATHS")
     if vector_index is not None and vector_index not in ("auto", *KINDS):
         raise typer.BadParameter(f"choose one of auto, {', '.join(KINDS)}", param_hint="--vector-index")
-    total = sum(1 for _ in discover(paths))
+    files = list(discover(paths))  # walked once: counted for the progress bar, then read
     skipped: list[str] = []
     embedder = Embedder(_model_for(data_dir, model), backend=backend)
-    with tqdm(total=total, desc="indexing", unit="doc", disable=None, leave=False) as bar:
+    with tqdm(total=len(files), desc="indexing", unit="doc", disable=None, leave=False) as bar:
         def indexed(_doc: object) -> None:
             bar.set_description("indexing", refresh=False)
             bar.update()
 
-        report = build_index(load_files(paths, skipped), data_dir, embedder, passage_tokens, progress=indexed,
+        report = build_index(load_found(files, skipped), data_dir, embedder, passage_tokens, progress=indexed,
                              prune=prune, vector_index=vector_index, sentence_vectors=sentence_vectors,
                              loading=lambda: bar.set_description(f"loading model {embedder.name}"))
     for reason in skipped:
