@@ -323,12 +323,16 @@ def extend_counted(question: str, sentence: str, a: int, b: int) -> tuple[int, i
     last = sentence[a:b].split()[-1].lower() if sentence[a:b].split() else ""
     if not match or not (last[-1:].isdigit() or last in _NUMBER_WORDS):
         return a, b
-    words = match.group(1).split()
+    return a, _counted_after(sentence, b, match.group(1).split())
+
+
+def _counted_after(text: str, at: int, words: list[str]) -> int:
+    """Where the longest run of ``words`` (from the first) following ``at`` in ``text`` ends; ``at`` if none does."""
     for n in range(len(words), 0, -1):
-        following = re.match(r"\s+" + r"\s+".join(map(re.escape, words[:n])) + r"\b", sentence[b:], re.IGNORECASE)
+        following = re.match(r"\s+" + r"\s+".join(map(re.escape, words[:n])) + r"\b", text[at:], re.IGNORECASE)
         if following:
-            return a, b + following.end()
-    return a, b
+            return at + following.end()
+    return at
 
 
 _COUNTED_FOLDED = re.compile(r"\bbao nhieu\s+(\w+(?:\s+\w+)?)")
@@ -347,13 +351,8 @@ def counted_phrase(question: str, sentence: str) -> tuple[int, int] | None:
     if not match or len(folded) != len(sentence):  # offsets in the folded text must be offsets in the sentence
         return None
     words = match.group(1).split()
-    found = []
-    for number in _NUMBER_AT_FOLDED.finditer(folded):
-        for n in range(len(words), 0, -1):
-            following = re.match(r"\s+" + r"\s+".join(map(re.escape, words[:n])) + r"\b", folded[number.end():])
-            if following:
-                found.append((number.start(), number.end() + following.end()))
-                break
+    found = [(number.start(), end) for number in _NUMBER_AT_FOLDED.finditer(folded)
+             if (end := _counted_after(folded, number.end(), words)) > number.end()]
     return found[0] if len(found) == 1 else None
 
 
