@@ -46,6 +46,7 @@ from hoidap.index.embeddings import BACKENDS, Embedder, resolve_backend  # noqa:
 from hoidap.index.evaluate import load_squad  # noqa: E402
 from hoidap.index.search import Engine  # noqa: E402
 from hoidap.index.store import Store  # noqa: E402
+from hoidap.index.text import fold, normalize  # noqa: E402
 from served import serve  # noqa: E402
 
 QUESTIONS = [
@@ -180,7 +181,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="timed passes over the 30 questions for (a), (b), (c)")
     parser.add_argument("--block", type=int, default=80, help="requests in each load block, shared by its clients")
     parser.add_argument("--workers", type=int, default=1, help="worker processes of the server")
+    parser.add_argument("--without-diacritics", action="store_true",
+                        help="ask the questions with their marks removed, and time restoring them on its own")
     args = parser.parse_args()
+    if args.without_diacritics:
+        QUESTIONS[:] = [fold(q) for q in QUESTIONS]
     backend = resolve_backend(args.backend)
     embedder = Embedder(backend=backend)
 
@@ -205,6 +210,9 @@ def main() -> None:
             for name, times, errors in (("(a) encode one question", encode, None), ("(b) Engine.search", search, None),
                                         ("(c) HTTP POST /search, 1 client", one, len(failed))):
                 rows.append((name, times, len(times) / times.sum(), errors))
+            if args.without_diacritics:  # the part of (b) that puts the marks back
+                (restoring,) = in_turn([lambda q: engine.interpret(normalize(q))], args.runs)
+                rows.append(("(b') restoring diacritics", restoring, len(restoring) / restoring.sum(), None))
             blocks: dict[int, list[tuple[np.ndarray, float, int]]] = {1: [], CLIENTS: []}
             for clients in (1, CLIENTS, CLIENTS, 1, 1, CLIENTS):
                 blocks[clients].append(http_load(port, clients, max(1, args.block // clients)))

@@ -21,6 +21,7 @@ from pathlib import Path
 from .documents import Document, content_hash
 from .errors import HoidapError
 from .search import Engine
+from .text import normalize, tokens
 
 RANK_DEPTH = 10
 
@@ -31,6 +32,7 @@ class Question:
     text: str
     answers: tuple[str, ...]
     document_id: str
+    marked: str | None = None  # the question as written, when ``text`` is it typed without diacritics
 
 
 @dataclass
@@ -45,6 +47,11 @@ class Metrics:
     span_given: float  # of the questions whose first answer is right, the share given an answer phrase
     span_exact: float | None  # SQuAD's exact match of the phrases given, against the gold answers (None: none given)
     span_f1: float | None  # and their token F1
+    # questions asked without diacritics (``Question.marked``): the share of their syllables, and of whole
+    # questions, that restoration gives back as written, and the share searched in the restored form
+    restored_syllables: float | None = None
+    restored_questions: float | None = None
+    restoration_used: float | None = None
 
 
 def load_squad(path: Path) -> tuple[list[Document], list[Question]]:
@@ -93,7 +100,12 @@ def evaluate(engine: Engine, questions: list[Question], top_k: int = RANK_DEPTH)
         doc_rank = document_rank([r.document_id for r in response.results], q.document_id)
         ans_rank = answer_rank([(a.document_id, a.text) for a in response.answers], q.document_id, q.answers)
         best = response.answers[0] if response.answers else None
-        yield {"id": q.id, "question": q.text, "gold": list(q.answers), "gold_document": q.document_id,
+        restoration = {}
+        if q.marked is not None:
+            restored = engine.interpret(normalize(q.text))
+            restoration = {"marked": q.marked, "restored": restored.text if restored else q.text,
+                           "interpreted": response.interpreted_query}
+        yield {**restoration,"id": q.id, "question": q.text, "gold": list(q.answers), "gold_document": q.document_id,
                "answered": best.text if best else None,
                "answered_document": best.document_id if best else None,
                "span": best.span.text if best and best.span else None,
@@ -114,10 +126,17 @@ def summarize(rows: list[dict], seconds: float) -> Metrics:
     spans = [(r["span"], r["gold"]) for r in rows if r.get("span")]
     exact = [max(float(normalize_answer(s) == normalize_answer(g)) for g in gold) for s, gold in spans]
     f1 = [max(f1_score(s, g) for g in gold) for s, gold in spans]
+    restoration = [r for r in rows if "marked" in r]
+    pairs = [(tokens(r["marked"]), tokens(r["restored"])) for r in restoration]
+    restored_syllables = sum(sum(a == b for a, b in zip(m, g)) if len(m) == len(g) else 0 for m, g in pairs)
     return Metrics(n, share(within("document_rank", 1)), share(within("document_rank", 5)), round(mrr, 4),
                    share(within("answer_rank", 1)), share(within("answer_rank", 3)), round(seconds, 1),
                    round(sum(1 for r in right if r.get("span")) / len(right), 4) if right else 0.0,
-                   round(sum(exact) / len(exact), 4) if spans else None, round(sum(f1) / len(f1), 4) if spans else None)
+                   round(sum(exact) / len(exact), 4) if spans else None, round(sum(f1) / len(f1), 4) if spans else None,
+                   *((round(restored_syllables / max(sum(len(m) for m, _ in pairs), 1), 4),
+                      round(sum(m == g for m, g in pairs) / len(pairs), 4),
+                      round(sum(r["interpreted"] is not None for r in restoration) / len(pairs), 4))
+                     if restoration else ()))
 
 
 def normalize_answer(text: str) -> str:

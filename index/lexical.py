@@ -83,6 +83,12 @@ class LexicalIndex:
         vocabulary = self.vocabulary
         return np.array([vocabulary[t] for t in terms if t in vocabulary], dtype=np.int64)
 
+    def held(self, term: str) -> int:
+        """How many rows hold ``term`` (its postings' count): a syllable's or bigram's frequency in the collection."""
+        at = self.vocabulary.get(term)
+        indptr = self.postings["indptr"]
+        return 0 if at is None else int(indptr[at + 1] - indptr[at])
+
     def folded_share(self, matched: str) -> float:
         """Share of the syllables of normalized text whose accent-folded form this index holds: near 1
         for the collection's language typed without diacritics, low for another language."""

@@ -61,6 +61,9 @@ class Result(BaseModel):
 
 class SearchResponse(BaseModel):
     query: str
+    interpreted_query: str | None = Field(
+        default=None, description="the question with the diacritics it was typed without, as it was searched "
+                                  "(\"hai phong\" -> \"hải phòng\"); null when it was searched as typed")
     answered: bool = Field(description="true when the best answer's confidence reaches min_confidence: the documents "
                                        "answer the question; false: they do not (answers and results are then only "
                                        "the closest text, not an answer)")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import confidence
+from . import confidence, diacritics
 from .embeddings import Embedder
 from .errors import ModelMismatchError, QueryError
 from .lexical import FOLDED, lexical_terms
@@ -36,6 +36,10 @@ FETCHED = 5  # the pool's passages always read for their answer cues; the others
 READ = 3  # with a reader weight, the best answer sentences the reader (Embedder.reader) orders again
 MAX_EVIDENCE = 2.0  # the most Expected.evidence gives (1.0 when the question names no unit)
 EXACT_FILTERED_ROWS = 50_000  # up to this many rows a filter allows, they are scored exactly
+# The share of a restored question's syllables read clearly (diacritics.MARGIN) for it to be searched so. On
+# MLQA-vi without marks (bench/tune_restore.py) restoring 99% of the questions gave Answer@1 0.595 and R@1
+# 0.751 against 0.558 and 0.691 as typed; every stricter threshold did worse.
+RESTORE_CONFIDENCE = 0.5
 PLAIN_KNOWN_SHARE = 0.5  # a question without diacritics is the collection's language typed plainly when at
 # least this share of its syllables are folded forms the index holds (an English question is not)
 
@@ -114,6 +118,7 @@ class Candidates:
     expected: Expected
     plain: bool  # typed without diacritics in the collection's language (Weights.plain_dense)
     started: float
+    interpreted: str | None = None  # the question with the diacritics it was typed without (diacritics.restore)
     shown: dict[int, ShownPassage] = field(default_factory=dict, repr=False)  # passage id -> what is shown of it
     evidence: dict[int, float] = field(default_factory=dict, repr=False)  # sentence id -> Expected.evidence
     features: np.ndarray | None = field(default=None, repr=False)  # the last ranking's answers' confidence.features
@@ -167,19 +172,35 @@ class Engine:
         return cls(store, Embedder(chosen, cache_dir, backend, reader))
 
     def search(self, query: str, top_k: int = 5, filters: Filters | None = None,
-               min_confidence: float | None = None) -> SearchResponse:
+               min_confidence: float | None = None, restore: bool = True) -> SearchResponse:
         """Answer ``query`` with up to ``top_k`` passages and the best answer sentences; ``answered`` says
-        whether the best reaches ``min_confidence`` (default: the engine's, ``HOIDAP_MIN_CONFIDENCE``)."""
+        whether the best reaches ``min_confidence`` (default: the engine's, ``HOIDAP_MIN_CONFIDENCE``).
+        ``restore``: read a question typed without diacritics with them put back (:meth:`interpret`)."""
         if not 1 <= top_k <= MAX_TOP_K:
             raise QueryError(f"top_k must be between 1 and {MAX_TOP_K}")
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise QueryError("min_confidence must be between 0 and 1")
-        return self.rank(self.candidates(query, filters), top_k, min_confidence=min_confidence)
+        return self.rank(self.candidates(query, filters, restore), top_k, min_confidence=min_confidence)
 
-    def candidates(self, query: str, filters: Filters | None = None) -> Candidates:
-        """Pool the top passages of both retrievers and measure them and their sentences every way we can."""
+    def interpret(self, text: str) -> diacritics.Restored | None:
+        """Normalized ``text`` with the diacritics it was typed without (:func:`hoidap.index.diacritics.restore`),
+        or None for a question typed with them or in another language."""
+        terms = self.store.passage_terms
+        if not diacritics.wants_restoring(text) or terms.folded_share(text) < PLAIN_KNOWN_SHARE:
+            return None
+        return diacritics.restore(text, terms)
+
+    def candidates(self, query: str, filters: Filters | None = None, restore: bool = True) -> Candidates:
+        """Pool the top passages of both retrievers and measure them and their sentences every way we can.
+
+        A question typed without diacritics that :meth:`interpret` restores is searched in its restored form
+        (its accent-folded terms are the same) with the dense weights of a question typed with them."""
         started = time.perf_counter()
         text = check_query(query)
+        restored = self.interpret(text) if restore else None
+        interpreted = restored.text if restored and restored.changed and restored.confidence >= RESTORE_CONFIDENCE \
+            else None  # too unclear to restore: matched through its accent-folded terms only
+        text = interpreted or text
         q = self.embedder.encode([text], "query")[0]
         store = self.store
         terms = store.term_ids(lexical_terms(text))
@@ -233,6 +254,7 @@ class Engine:
             expected=expected,
             plain=expected.plain and store.passage_terms.folded_share(text) >= PLAIN_KNOWN_SHARE,
             started=started,
+            interpreted=interpreted,
         )
 
     def rank(self, c: Candidates, top_k: int, weights: Weights | None = None, answer_pool: int = ANSWER_POOL,
@@ -294,7 +316,7 @@ class Engine:
         for j in top.tolist():
             p = passages[int(c.passage_ids[c.sentence_passage[j]])]
             texts.append(p.text_of(p.sentences[int(c.sentence_ids[j])]))
-        readings = reader.read(c.query, texts)
+        readings = reader.read(c.interpreted or c.query, texts)
         prob = np.clip([r.prob for r in readings], 1e-6, 1 - 1e-6)
         sentence[top] += weight * np.log(prob / (1 - prob))
         ranked[: top.size] = ranked[: top.size][np.argsort(-sentence[top], kind="stable")]
@@ -356,7 +378,7 @@ class Engine:
                                   score=float(passage[i]), text=p.text, start=p.start, end=p.end,
                                   highlights=highlights, page=p.page, section=p.section))
         took = (time.perf_counter() - c.started) * 1000
-        return SearchResponse(query=c.query, answered=answered, min_confidence=threshold, answers=answers,
+        return SearchResponse(query=c.query, interpreted_query=c.interpreted, answered=answered, min_confidence=threshold, answers=answers,
                               results=results, took_ms=round(took, 2))
 
 

@@ -40,6 +40,8 @@ def _decodable(question: str) -> str:
 
 
 Question = Annotated[str, AfterValidator(_decodable)]
+EXACT = ("search the question as typed: a question typed without diacritics is otherwise searched with them "
+         "restored when the collection reads them clearly (`interpreted_query`)")
 
 
 class SearchRequest(BaseModel):
@@ -53,6 +55,7 @@ class SearchRequest(BaseModel):
     modified_before: datetime | None = Field(None, description="only documents modified at or before this time")
     min_confidence: float | None = Field(None, ge=0.0, le=1.0, description="the confidence the best answer needs for "
                                          "`answered` (default: the server's HOIDAP_MIN_CONFIDENCE)")
+    exact: bool = Field(False, description=EXACT)
 
     def filters(self) -> Filters | None:
         return Filters.of(self.source_prefix, self.formats, self.modified_after, self.modified_before)
@@ -159,7 +162,7 @@ async def search(request: Request, body: SearchRequest) -> Response:
     from, and `answered`: false when the documents do not answer (then hand over to a person)."""
     request.state.query = body.query  # for the access log, if HOIDAP_LOG_QUERIES allows
     return as_json(await run_search(request, engine_of(request), body.query, body.top_k, body.filters(),
-                                    body.min_confidence))
+                                    body.min_confidence, not body.exact))
 
 
 router.add_api_route("/search", search, methods=["POST"], response_model=SearchResponse, responses=ERRORS,
@@ -178,15 +181,16 @@ async def search_get(
     until: Annotated[datetime | None, Query(description="only documents modified at or before")] = None,
     min_confidence: Annotated[float | None, Query(ge=0.0, le=1.0, description="the confidence the best answer "
                                                   "needs for `answered` (default: the server's)")] = None,
+    exact: Annotated[bool, Query(description=EXACT)] = False,
 ) -> Response:
     """The same as ``POST /search``, for simple clients."""
     request.state.query = q
     filters = Filters.of(source, format or (), since, until)
-    return as_json(await run_search(request, engine_of(request), q, top_k, filters, min_confidence))
+    return as_json(await run_search(request, engine_of(request), q, top_k, filters, min_confidence, not exact))
 
 
-async def run_search(request: Request, engine: Engine, query: str, top_k: int,
-                     filters: Filters | None, min_confidence: float | None = None) -> SearchResponse:
+async def run_search(request: Request, engine: Engine, query: str, top_k: int, filters: Filters | None,
+                     min_confidence: float | None = None, restore: bool = True) -> SearchResponse:
     """``engine.search`` here on the event loop when this is the only request in the process, else on
     the search threads (:func:`search_threads`).
 
@@ -197,10 +201,10 @@ async def run_search(request: Request, engine: Engine, query: str, top_k: int,
     """
     await asyncio.sleep(0)
     if request.app.state.metrics.in_progress <= 1:
-        return engine.search(query, top_k, filters, min_confidence)
+        return engine.search(query, top_k, filters, min_confidence, restore)
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(request.app.state.search_threads, engine.search, query, top_k, filters,
-                                      min_confidence)
+                                      min_confidence, restore)
 
 
 def search_threads() -> ThreadPoolExecutor:

@@ -196,6 +196,8 @@ def ask(
         "--min-confidence", min=0.0, max=1.0,
         help="confidence the best answer needs to count as an answer (default: HOIDAP_MIN_CONFIDENCE, else the "
              "fitted threshold)")] = None,
+    exact: Annotated[bool, typer.Option("--exact", help="search the question as typed, without restoring the "
+                                                        "diacritics of a question typed without them")] = False,
 ) -> None:
     """Answer a question from the index: the best sentence first, then each passage with its answers marked.
 
@@ -209,7 +211,8 @@ def ask(
 
             body = {"query": question, "top_k": top_k, "source_prefix": source, "formats": formats or [],
                     "modified_after": since.isoformat() if since else None,
-                    "modified_before": until.isoformat() if until else None, "min_confidence": min_confidence}
+                    "modified_before": until.isoformat() if until else None, "min_confidence": min_confidence,
+                    "exact": exact}
             response = client.response(server, client.search(server, body, api_key))
         else:
             from hoidap.index.search import Engine, Filters, check_query
@@ -217,7 +220,7 @@ def ask(
             check_query(question)
             filters = Filters.of(source, formats or (), since, until)
             response = Engine.open(data_dir, model, backend=backend, reader=reader).search(question, top_k, filters,
-                                                                            min_confidence)
+                                                                            min_confidence, not exact)
     except QueryError as exc:
         raise typer.BadParameter(str(exc), param_hint="QUESTION") from exc
     if as_json:
@@ -227,6 +230,9 @@ def ask(
 
 
 def _print_response(response: SearchResponse) -> None:
+    if response.interpreted_query:
+        out.print(Text.assemble(("Đã tìm: ", "dim"), (response.interpreted_query, "bold"),
+                                ("  (--exact: tìm đúng như đã gõ)", "dim")))
     if not response.answers:
         out.print("Không tìm thấy câu trả lời trong tài liệu.")
         return
@@ -329,7 +335,7 @@ def eval_cmd(
     if without_diacritics:
         from hoidap.index.text import fold
 
-        questions = [dataclasses.replace(q, text=fold(q.text)) for q in questions]
+        questions = [dataclasses.replace(q, text=fold(q.text), marked=q.text) for q in questions]
     if unanswerable or off_topic:
         _eval_abstention(documents, questions, off_topic, top_k, report, as_json, model, backend, sentence_vectors,
                          min_confidence, data_dir)
@@ -357,6 +363,10 @@ def eval_cmd(
         if metrics.span_exact is not None:
             out.print(f"answer phrases given for {metrics.span_given:.1%} of the right first answers; over those "
                       f"given, exact match {metrics.span_exact:.3f}, F1 {metrics.span_f1:.3f}", markup=False)
+        if metrics.restored_syllables is not None:
+            out.print(f"diacritics restored: {metrics.restored_syllables:.1%} of syllables, "
+                      f"{metrics.restored_questions:.1%} of whole questions as written; "
+                      f"{metrics.restoration_used:.1%} of questions searched restored", markup=False)
 
 
 def _eval_abstention(documents, questions, off_topic: Path | None, top_k: int, report: Path | None, as_json: bool,

@@ -92,8 +92,10 @@ def home(request: Request) -> HTMLResponse:
 async def search_page(request: Request, q: Question = "",
                       top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
                       source: Annotated[str, Query(max_length=1000)] = "",
-                      format: Annotated[str, Query(max_length=10)] = "") -> HTMLResponse:
-    """Results for ``q``; an empty, too long or unanswerable question gets a message, not an error page."""
+                      format: Annotated[str, Query(max_length=10)] = "",
+                      exact: bool = False) -> HTMLResponse:
+    """Results for ``q``; an empty, too long or unanswerable question gets a message, not an error page.
+    ``exact``: as typed, without restoring diacritics (the "Tìm chính xác" link)."""
     request.state.query = q  # for the access log, if HOIDAP_LOG_QUERIES allows
     engine = request.app.state.engine
     response: SearchResponse | None = None
@@ -104,7 +106,7 @@ async def search_page(request: Request, q: Question = "",
         message, status = f"Chưa có chỉ mục để tìm kiếm ({request.app.state.load_error}).", 503
     else:
         try:
-            response = await run_search(request, engine, q, top_k, Filters.of(source, [format]))
+            response = await run_search(request, engine, q, top_k, Filters.of(source, [format]), restore=not exact)
         except QueryError as exc:
             message, status = f"Câu hỏi không hợp lệ: {exc}.", 422
         else:

@@ -82,3 +82,32 @@ def test_the_browser_shows_no_answer(browser, live_url: str, question: str):
         expect(page.locator("article.result").first).to_be_visible()  # the closest passages are still there
     finally:
         page.close()
+
+
+def test_the_browser_offers_the_question_with_its_diacritics(browser, live_url: str):
+    """Typed without marks: the page says how it read the question, and either reading is one click away."""
+    from playwright.sync_api import expect
+
+    plain, restored = "hai phong hop tac voi bao nhieu dia phuong", "hải phòng hợp tác với bao nhiêu địa phương"
+    page = browser.new_page(viewport={"width": 1000, "height": 800}, locale="vi-VN")
+    try:
+        page.goto(f"{live_url}/")
+        box = page.get_by_label("Câu hỏi")
+        box.fill(plain)
+        box.press("Enter")
+        page.wait_for_url("**/search?q=*")
+        expect(page.locator(".interpreted")).to_contain_text(f"Có phải bạn muốn hỏi: {restored}")
+        expect(page.locator(".best-answer strong.phrase")).to_have_text("19 địa phương")
+
+        page.get_by_role("link", name=plain).click()  # "Tìm chính xác": as typed
+        page.wait_for_url("**exact=1**")
+        expect(page.locator(".interpreted")).to_have_count(0)
+        expect(page.get_by_role("searchbox", name="Câu hỏi")).to_have_value(plain)
+
+        page.go_back()
+        page.get_by_role("link", name=restored).click()  # the suggestion, searched with its marks
+        page.wait_for_url("**/search?q=h%E1%BA%A3i*")
+        expect(page.get_by_role("searchbox", name="Câu hỏi")).to_have_value(restored)
+        expect(page.locator(".interpreted")).to_have_count(0)
+    finally:
+        page.close()

@@ -57,8 +57,10 @@ def test_accent_free_question_finds_the_answer(engine, question, answer):
 
 
 def test_a_question_typed_plainly_leans_on_the_folded_words(engine):
-    """Without diacritics the dense signal is scaled down (Weights.plain_dense); another language is not."""
-    assert engine.candidates("hai phong hop tac voi bao nhieu dia phuong").plain
+    """Without diacritics, and not restored, the dense signal is scaled down (Weights.plain_dense); another
+    language is not; restored, the question is searched as if typed with its marks."""
+    assert engine.candidates("hai phong hop tac voi bao nhieu dia phuong", restore=False).plain
+    assert not engine.candidates("hai phong hop tac voi bao nhieu dia phuong").plain
     assert not engine.candidates(QUESTION_19).plain
     assert not engine.candidates("How many localities has the city cooperated with?").plain
 

@@ -1,0 +1,95 @@
+"""A question typed without diacritics is read with them put back, from the collection's own words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hoidap.index import diacritics
+from hoidap.index.lexical import LexicalIndex
+from hoidap.index.text import normalize
+from hoidap.service.app import create_app
+
+from .conftest import QUESTION_19
+from .test_pages import Page
+
+PLAIN_19 = "hai phong hop tac voi bao nhieu dia phuong"
+
+
+def collection(*texts: str) -> LexicalIndex:
+    return LexicalIndex.build([normalize(t) for t in texts])[0]
+
+
+def test_marks_come_from_the_collection_and_the_question_words():
+    terms = collection("Hải Phòng hợp tác với Kitakyushu.", "Thành phố Hải Phòng có cảng biển lớn.",
+                       "Hai bên ký kết hợp tác.")
+    restored = diacritics.restore("Hai Phong hop tac voi bao nhieu dia phuong?", terms)
+    # "bao nhiêu" comes from the built-in question words; the typed case and punctuation are kept
+    assert restored.text == "Hải Phòng hợp tác với bao nhiêu dia phuong?"
+    assert restored.changed == 6
+
+
+def test_context_chooses_between_marked_forms():
+    """"hai" is "hai" (two) or "hải" (as in Hải Phòng): the next syllable decides."""
+    terms = collection("Hai bên ký kết.", "Hai người bạn.", "Hai năm sau.", "Thành phố Hải Phòng.")
+    assert diacritics.restore("hai phong", terms).text == "hải phòng"
+    assert diacritics.restore("hai ben", terms).text == "hai bên"
+
+
+def test_questions_typed_with_marks_are_not_restored():
+    assert diacritics.wants_restoring(PLAIN_19)
+    assert diacritics.wants_restoring("hai phong hợp tac voi bao nhieu dia phuong")  # one mark of nine
+    assert not diacritics.wants_restoring(QUESTION_19)
+    assert not diacritics.wants_restoring("Vốn FDI năm 2015 là bao nhiêu?")
+    assert not diacritics.wants_restoring("2015")
+
+
+def test_the_plain_question_is_searched_restored(engine):
+    response = engine.search(PLAIN_19)
+    assert response.interpreted_query == "hải phòng hợp tác với bao nhiêu địa phương"
+    assert response.answered and response.answers[0].span.text == "19 địa phương"
+    assert response.query == PLAIN_19, "the question as typed stays the query"
+
+
+def test_restoring_is_trusted_more_than_the_folded_match(engine):
+    """Searched restored, the best answer is the same and surer than when matched through folded terms."""
+    restored, typed = engine.search(PLAIN_19), engine.search(PLAIN_19, restore=False)
+    assert typed.interpreted_query is None
+    assert restored.answers[0].sentence_id == typed.answers[0].sentence_id
+    assert restored.answers[0].confidence > typed.answers[0].confidence
+
+
+@pytest.mark.parametrize("question", [QUESTION_19, "What is the capital of France?", "FDI"])
+def test_no_interpretation_for_marked_or_foreign_questions(engine, question):
+    assert engine.search(question).interpreted_query is None
+
+
+@pytest.fixture(scope="module")
+def client(corpus_data_dir: Path):
+    with TestClient(create_app(corpus_data_dir)) as client:
+        yield client
+
+
+def test_the_api_says_how_it_read_the_question(client: TestClient):
+    body = client.get("/api/v1/search", params={"q": PLAIN_19}).json()
+    assert body["interpreted_query"] == "hải phòng hợp tác với bao nhiêu địa phương"
+    assert "19 địa phương" in body["answers"][0]["text"]
+    exact = client.post("/api/v1/search", json={"query": PLAIN_19, "exact": True}).json()
+    assert exact["interpreted_query"] is None
+    assert client.get("/api/v1/search", params={"q": QUESTION_19}).json()["interpreted_query"] is None
+
+
+def test_the_page_offers_both_readings(client: TestClient):
+    page = Page(client.get("/search", params={"q": PLAIN_19, "source": "corpus/"}).text)
+    links = {text: href for href, text in page.links}
+    suggestion = parse_qs(urlsplit(links["hải phòng hợp tác với bao nhiêu địa phương"]).query)
+    assert suggestion == {"q": ["hải phòng hợp tác với bao nhiêu địa phương"], "source": ["corpus/"]}
+    exact = parse_qs(urlsplit(links[PLAIN_19]).query)
+    assert exact == {"q": [PLAIN_19], "exact": ["1"], "source": ["corpus/"]}
+
+    as_typed = client.get("/search", params={"q": PLAIN_19, "exact": "1"}).text
+    assert "Có phải bạn muốn hỏi" not in as_typed and "19 địa phương" in as_typed
+    assert "Có phải bạn muốn hỏi" not in client.get("/search", params={"q": QUESTION_19}).text
