@@ -27,6 +27,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -221,8 +222,9 @@ class IndexWriter:
         link = self.data_dir / f".current-{self.name}"
         link.symlink_to(Path("builds") / self.name)
         os.replace(link, current)
-        for old in final.parent.iterdir():  # keep the new build and the one servers may still be reading
-            if old.name != final.name and old != previous and not old.name.startswith(".tmp-"):
+        for old in final.parent.iterdir():  # no build a process still reads is removed (_unread)
+            if old.name != final.name and old.resolve() != previous and not old.name.startswith(".tmp-") \
+                    and _unread(old):
                 shutil.rmtree(old, ignore_errors=True)
         return final
 
@@ -271,12 +273,44 @@ def _shown(row: sqlite3.Row) -> ShownPassage:
     return ShownPassage(*tuple(row)[:9], {s[0]: ShownSentence(*s) for s in json.loads(row[9])})
 
 
+READERS = ".readers"  # in each build: every process reading the build holds a shared lock on it
+
+
+def _hold_for_reading(store: "Store", build: Path) -> None:
+    """A shared lock on ``build``'s :data:`READERS` file for as long as ``store`` lives (the file is closed
+    when it is collected, or when the process ends, however it ends): a commit by any process then
+    leaves the build alone (:func:`_unread`) while it is read."""
+    try:
+        fd = os.open(build / READERS, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:  # a read-only build folder: nothing to hold (such builds are never removed by us either)
+        return
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    weakref.finalize(store, os.close, fd)
+
+
+def _unread(build: Path) -> bool:
+    """Whether no process reads ``build``: its :data:`READERS` lock can be taken exclusively. Builds made
+    before readers held it have no such file, and count as unread."""
+    try:
+        fd = os.open(build / READERS, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
 class Store:
     """Read side of one build; safe to share between threads (one SQLite connection per thread)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        _hold_for_reading(self, path)
         try:
             rows = self._db().execute("SELECT key, value FROM meta").fetchall()
             meta: dict[str, Any] = {k: json.loads(v) for k, v in rows}

@@ -78,6 +78,25 @@ def test_rebuild_swaps_whole_and_keeps_one_previous_build(data_dir, embedder):
     assert sorted(p.name for p in (data_dir / "builds").iterdir()) == sorted([second.name, third.name])
 
 
+def test_a_build_being_read_is_never_removed(data_dir, embedder, monkeypatch):
+    """A server reading an older build keeps it through any number of commits, with a relative data dir as
+    `make serve` gives (the previous build was compared unresolved and removed under it); once nothing reads
+    it, the next commit removes it."""
+    monkeypatch.chdir(data_dir.parent)
+    relative = Path(data_dir.name)
+    served = Store.open(relative)
+    engine = Engine(served, embedder)
+    one, both = list(load_files([CORPUS / "hai-phong-doi-ngoai-2016.txt"], [])), list(load_files([CORPUS], []))
+    for documents in (one, both, one):
+        build_index(documents, relative, embedder, prune=True)
+        assert served.path.exists()
+        assert "19 địa phương" in engine.search(QUESTION_19).answers[0].text
+        assert len(served.documents(0, 10)) == 2
+    del engine, served
+    build_index(both, relative, embedder, prune=True)
+    assert len(list((data_dir / "builds").iterdir())) == 2, "the new build and the previous one"
+
+
 def test_unchanged_documents_are_not_re_embedded(data_dir, embedder, tmp_path):
     old = Store.open(data_dir)
     report = build_index(load_files([CORPUS], []), data_dir, embedder)
