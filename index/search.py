@@ -89,9 +89,18 @@ class Filters:
            modified_after: datetime | None = None, modified_before: datetime | None = None) -> "Filters | None":
         """Filters from user input (formats like ".PDF" or "pdf"); None when nothing restricts the search."""
         made = cls(source_prefix or None, tuple(sorted({f.lower().lstrip(".") for f in formats if f.strip()})),
-                   modified_after.timestamp() if modified_after else None,
-                   modified_before.timestamp() if modified_before else None)
+                   _seconds(modified_after), _seconds(modified_before))
         return made if made != cls() else None
+
+
+def _seconds(moment: datetime | None) -> float | None:
+    """Unix seconds of a date filter; a date the clock cannot express (year 1 in local time) is refused."""
+    if moment is None:
+        return None
+    try:
+        return moment.timestamp()
+    except (ValueError, OverflowError, OSError) as exc:
+        raise QueryError(f"the date {moment.isoformat()} is out of range") from exc
 
 
 @dataclass

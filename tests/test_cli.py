@@ -226,3 +226,8 @@ def test_no_color_is_honoured(corpus_data_dir):
 
     assert "\x1b[1;32m" in ask(FORCE_COLOR="1")
     assert "32m" not in ask(FORCE_COLOR="1", NO_COLOR="1") and "7,63 tỷ USD" in ask(NO_COLOR="1")
+
+
+def test_a_date_out_of_range_is_one_line_and_exit_2(corpus_data_dir):
+    proc = run("ask", "FDI", "--since", "0001-01-01", "--data-dir", str(corpus_data_dir))
+    assert proc.returncode == 2 and "out of range" in proc.stderr and "Traceback" not in proc.stderr

@@ -540,3 +540,11 @@ def test_admin_reload_answers_the_health(client: TestClient):
     r = client.post("/api/v1/admin/reload")
     assert r.status_code == 200
     assert r.json() == client.get("/api/v1/health").json()
+
+
+def test_a_date_no_clock_can_express_is_a_422_not_a_500(client: TestClient):
+    for r in (client.post("/api/v1/search", json={"query": "FDI", "modified_after": "0001-01-01T00:00:00"}),
+              client.get("/api/v1/search", params={"q": "FDI", "since": "0001-01-01"})):
+        assert r.status_code == 422 and "out of range" in r.json()["error"]["message"]
+    assert client.get("/api/v1/search", params={"q": "FDI", "since": "2000-01-01"}).json()["answers"]
+    assert not client.get("/api/v1/search", params={"q": "FDI", "since": "2999-01-01"}).json()["answers"]
