@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .documents import Document, Found, discover, load_document, location
+from .documents import NOT_FILES, Document, Found, discover, load_document, location
 from .embeddings import Embedder
 from .errors import CorruptIndexError, DocumentError, HoidapError, NoIndexError
 from .passages import Passage, build_passages
@@ -31,7 +31,6 @@ DEFAULT_PASSAGE_TOKENS = 256
 # indexes. An index keeps its kind until another is asked for, which re-embeds every document.
 SENTENCE_VECTORS = ("pooled", "encoded")
 DEFAULT_SENTENCE_VECTORS = "pooled"
-NOT_FILES = ("upload:", "api:")  # sources of documents that were never files to index again
 BATCH_PASSAGES = 256  # passages embedded together: enough to batch well, few enough to bound memory
 
 log = logging.getLogger(__name__)
@@ -153,12 +152,14 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
             given.setdefault(doc.id, doc)
         older = _without_files_given_again(older, given)
         old_hashes = old.hashes() if old else {i: d.content_hash for i, d in older.items()}
-        others = [i for i in old_hashes if i not in given and i not in removals]
-        report = BuildReport(removed=sum(1 for i in old_hashes if i in removals or (i not in given and not keep_others)))
+        # a pruning run removes files no longer given, never an upload or an API document (they have no file)
+        not_files = old.not_files() if old else {i for i, d in older.items() if d.source.startswith(NOT_FILES)}
+        others = [i for i in old_hashes if i not in given and i not in removals and (keep_others or i in not_files)]
+        report = BuildReport(removed=sum(1 for i in old_hashes if i not in given and i not in others))
         to_copy = [i for i in old_hashes if i in given and given[i].content_hash == old_hashes[i] and reusable]
-        to_copy += [i for i in others if keep_others and reusable]
+        to_copy += [i for i in others if reusable]
         to_embed = [d for i, d in given.items() if i not in to_copy]
-        if keep_others and not reusable:  # another model, passage size, sentence vectors or schema: re-embed
+        if not reusable:  # another model, passage size, sentence vectors or schema: re-embed
             to_embed += [old.stored_document(i)[0] if old else older[i] for i in others]
         report.added = sum(1 for d in to_embed if d.id not in old_hashes)
         report.updated = len(to_embed) - report.added

@@ -34,6 +34,9 @@ class Document:
     headings: tuple[tuple[int, str], ...] = ()
 
 
+NOT_FILES = ("upload:", "api:")  # sources of documents that were never files to index again
+
+
 def document_id(identity: str) -> str:
     """Stable across runs, so links to a document survive re-indexing. ``identity`` is a file's
     :func:`location`, or the source of a document that is no file (``upload:NAME``, ``api:...``)."""

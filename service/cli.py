@@ -111,7 +111,7 @@ def index_cmd(
     model: Model = None,
     backend: Backend = None,
     passage_tokens: Annotated[int, typer.Option(min=32, max=512, help="preferred passage size in model tokens")] = 256,
-    prune: Annotated[bool, typer.Option(help="remove indexed documents whose files are no longer given")] = False,
+    prune: Annotated[bool, typer.Option(help="remove indexed files no longer given (uploads and API documents are kept)")] = False,
     vector_index: Annotated[str | None, typer.Option(
         help="auto (exact below 30,000 passages, else ivf-pq: the default for a new index), flat, hnsw, ivf-sq8 "
              "or ivf-pq; an index keeps its kind unless this is given")] = None,

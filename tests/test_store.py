@@ -125,6 +125,17 @@ def test_changed_new_and_pruned_documents(data_dir, embedder, tmp_path):
     assert report.removed == 1 and Store.open(data_dir).info.documents == 2
 
 
+def test_pruning_never_removes_uploads_or_api_documents(data_dir, embedder):
+    """They exist only in the index: a folder run with --prune removes files no longer given, not them."""
+    text = "Cầu Hoàng Văn Thụ bắc qua sông Cấm."
+    extra = [Document(document_id(s), "Cầu", s, "txt", text, content_hash(text)) for s in ("api:cau", "upload:cau.txt")]
+    update_index(data_dir, embedder, extra, [])
+    report = build_index(load_files([CORPUS / "hai-phong-doi-ngoai-2016.txt"], []), data_dir, embedder, prune=True)
+    assert report.removed == 1
+    assert sorted(r["source"] for r in Store.open(data_dir).documents()) == [
+        "api:cau", "corpus/hai-phong-doi-ngoai-2016.txt", "upload:cau.txt"]
+
+
 def test_failed_build_leaves_the_previous_index(data_dir, embedder, tmp_path):
     before = (data_dir / "current").resolve()
     docs = tmp_path / "docs"
