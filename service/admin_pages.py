@@ -79,9 +79,10 @@ def login(request: Request, password: Annotated[str, Form(max_length=1000)] = ""
 
 @router.post("/admin/logout")
 def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> RedirectResponse:
-    sessions.check_csrf(sessions.signed_in(request), csrf)
+    session = sessions.signed_in(request)
+    sessions.check_csrf(session, csrf)
     response = RedirectResponse("/admin", status_code=303)
-    sessions.sign_out(request, response)
+    sessions.sign_out(request, response, session)
     return response
 
 

@@ -62,6 +62,7 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.data_dir = data_dir
     app.state.reloader = Reloader(app.state, data_dir, model)
     app.state.metrics = metrics.Metrics(app.state)
 

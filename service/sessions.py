@@ -2,15 +2,22 @@
 
 Any configured secret signs in: the admin password (``HOIDAP_ADMIN_PASSWORD``) or an API key. The cookie
 holds a keyed fingerprint of that secret, never the secret, so changing the password or removing a key
-ends the sessions it opened. With no secret configured nobody can sign in: uploads are switched off.
+ends the sessions it opened. Signing out ends the session on the server too: it is recorded in the data
+dir's ``sessions.sqlite3``, which every worker reads, so the cookie replayed later signs nobody in.
+With no secret configured nobody can sign in: uploads are switched off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import logging
 import secrets
+import sqlite3
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -25,9 +32,18 @@ DISABLED = ("Tải tài liệu lên đang tắt: người quản trị hãy đ�
             "rồi khởi động lại dịch vụ.")
 
 
+ENDED = "sessions.sqlite3"  # sessions signed out before their cookie expired, in the data dir
+
+log = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True)
 class Session:
-    csrf: str
+    csrf: str  # random per sign-in: also what names the session when it is ended
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(self.csrf.encode()).hexdigest()
 
 
 def enabled(settings: Settings) -> bool:
@@ -58,9 +74,34 @@ def sign_in(request: Request, response: Response, password: str) -> bool:
     return True
 
 
-def sign_out(request: Request, response: Response) -> None:
+def sign_out(request: Request, response: Response, session: Session) -> None:
+    """End ``session`` for every worker, and delete its cookie from this browser."""
+    now = time.time()
+    try:
+        with contextlib.closing(_ended(request)) as db, db:
+            db.execute("DELETE FROM ended WHERE until < ?", (now,))
+            db.execute("INSERT OR REPLACE INTO ended VALUES (?, ?)", (session.id, now + MAX_AGE))
+    except (sqlite3.Error, OSError) as exc:  # the cookie still goes; a replayed copy would work until it expires
+        log.error("could not record the end of a session: %s", exc)
     response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
                            secure=request.url.scheme == "https")
+
+
+def _ended(request: Request) -> sqlite3.Connection:
+    """The data dir's record of ended sessions (WAL: workers read it while one writes)."""
+    path = Path(request.app.state.data_dir) / ENDED
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=5)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE IF NOT EXISTS ended (id TEXT PRIMARY KEY, until REAL NOT NULL)")
+    return db
+
+
+def _was_ended(request: Request, session: Session) -> bool:
+    if not (Path(request.app.state.data_dir) / ENDED).exists():
+        return False
+    with contextlib.closing(_ended(request)) as db:
+        return db.execute("SELECT 1 FROM ended WHERE id = ?", (session.id,)).fetchone() is not None
 
 
 def current(request: Request) -> Session | None:
@@ -72,7 +113,8 @@ def current(request: Request) -> Session | None:
         return None
     if not is_key(data.get("fingerprint"), tuple(_fingerprint(settings, s) for s in _secrets(settings))):
         return None
-    return Session(csrf=data["csrf"])
+    session = Session(csrf=data["csrf"])
+    return None if _was_ended(request, session) else session
 
 
 def signed_in(request: Request) -> Session:

@@ -98,9 +98,15 @@ def test_sign_in_sets_a_strict_http_only_cookie(tmp_path: Path, secret: str):
         page = client.get("/admin")
         assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
         assert 'enctype="multipart/form-data"' in page.text and 'accept=".docx,.htm,.html,.md,.pdf,.txt"' in page.text
+        cookie = client.cookies["hoidap_admin"]
         r = client.post("/admin/logout", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
         assert r.status_code == 303 and 'hoidap_admin=""' in r.headers["set-cookie"]
         assert 'name="password"' in client.get("/admin").text
+        client.cookies.set("hoidap_admin", cookie, path="/admin")  # the cookie replayed after signing out
+        assert 'name="password"' in client.get("/admin").text, "signing out ended the session on the server"
+        with no_index_app(tmp_path, admin_password=PASSWORD, api_keys=(KEY,)) as other:  # another worker
+            other.cookies.set("hoidap_admin", cookie, path="/admin")
+            assert 'name="password"' in other.get("/admin").text
 
 
 def test_a_session_ends_with_its_secret(tmp_path: Path):
