@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from limits import RateLimitItem
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import error_response
 from .security import bearer_token, is_key
@@ -44,7 +44,7 @@ class RequestLimits:
             return
         path = scope["path"]
         max_bytes = self.body_limits.get(path, MAX_BODY_BYTES)
-        if _declared_length(scope) > max_bytes:
+        if _declared_length(scope) > max_bytes:  # refused before reading a byte of it
             response = error_response(413, "content_too_large", f"the request body is over {max_bytes / 2**20:g} MB")
             await response(scope, receive, send)
             return
@@ -58,7 +58,7 @@ class RequestLimits:
                                           {"Retry-After": str(retry)})
                 await response(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        await _with_body_limit(self.app, scope, receive, send, max_bytes)
 
     def _client(self, scope: Scope) -> str:
         """A valid key's own budget (hashed: raw keys are never kept); otherwise the client address.
@@ -69,6 +69,43 @@ class RequestLimits:
         if is_key(token, self.keys):
             return "key:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
         return "address:" + (scope["client"][0] if scope.get("client") else "unknown")
+
+
+async def _with_body_limit(app: ASGIApp, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+    """``app`` reading at most ``max_bytes`` of body, however it is sent: a chunked body declares no length,
+    so the bytes are counted as they arrive. Past the limit the client is answered 413 at once and the app
+    is told the client left: nothing more is read, so memory and disk stay bounded, and whatever the app
+    does about it (an error of its own) goes nowhere."""
+    received = 0
+    started = refused = False
+
+    async def counted_receive() -> Message:
+        nonlocal received, refused
+        if refused:
+            return {"type": "http.disconnect"}
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                if not started:
+                    await error_response(413, "content_too_large",
+                                         f"the request body is over {max_bytes / 2**20:g} MB")(scope, receive, send)
+                refused = True
+                return {"type": "http.disconnect"}
+        return message
+
+    async def guarded_send(message: Message) -> None:
+        nonlocal started
+        if refused:
+            return
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, counted_receive, guarded_send)
+    except Exception:
+        if not refused:
+            raise
 
 
 def _declared_length(scope: Scope) -> int:

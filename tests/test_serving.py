@@ -8,6 +8,8 @@ worker processes share what a signed-in session needs.
 from __future__ import annotations
 
 import os
+import select
+import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -64,3 +66,41 @@ def test_a_session_works_on_every_worker(corpus_data_dir: Path, tmp_path: Path):
         server.terminate()
         server.wait(timeout=30)
 
+
+
+def _rss_mb() -> float:
+    """This process's resident memory (the live server runs in a thread of it)."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+
+
+def _stream_chunked(url: str, path: str, most_mb: int) -> tuple[bytes, int]:
+    """POST an endless chunked body, 1 MB a chunk, until the server answers (or ``most_mb`` are sent):
+    its first bytes, and how many MB went before they came."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n".encode())
+        chunk = b"%x\r\n" % 2**20 + b"a" * 2**20 + b"\r\n"
+        sent = 0
+        while sent < most_mb:
+            try:
+                sock.sendall(chunk)
+            except (OSError, TimeoutError):  # the server stopped reading: its answer is waiting
+                break
+            sent += 1
+            if select.select([sock], [], [], 0)[0]:
+                break
+        return sock.recv(4096), sent
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(live_url: str):
+    """A body that declares no length is counted as it arrives: 413 once past 8 MB, whatever the route and
+    with no key, and the server's memory does not grow with what is sent."""
+    before = _rss_mb()
+    for path in ("/api/v1/search", "/api/v1/documents"):
+        answer, sent = _stream_chunked(live_url, path, 200)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert b"content_too_large" in answer and sent < 40, f"{sent} MB sent before the answer"
+    assert _rss_mb() - before < 50
+    assert "19 địa phương" in first_answers(live_url, QUESTION_19)[0]
