@@ -189,6 +189,15 @@ async def search_get(
     return as_json(await run_search(request, engine_of(request), q, top_k, filters, min_confidence, not exact))
 
 
+class Overloaded(HTTPException):
+    """More requests are in progress than the server can start soon (``HOIDAP_MAX_QUEUE``): a fast 503 with
+    ``Retry-After`` rather than an answer that comes later and later for everyone."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(503, f"the server is busy ({waiting} requests in progress): retry in 1 s",
+                         {"Retry-After": "1"})
+
+
 async def run_search(request: Request, engine: Engine, query: str, top_k: int, filters: Filters | None,
                      min_confidence: float | None = None, restore: bool = True) -> SearchResponse:
     """``engine.search`` here on the event loop when this is the only request in the process, else on
@@ -200,7 +209,10 @@ async def run_search(request: Request, engine: Engine, query: str, top_k: int, f
     once first lets requests that arrived with this one be counted before it decides.
     """
     await asyncio.sleep(0)
-    if request.app.state.metrics.in_progress <= 1:
+    waiting = request.app.state.metrics.in_progress
+    if waiting > request.app.state.settings.max_queue:
+        raise Overloaded(waiting)
+    if waiting <= 1:
         return engine.search(query, top_k, filters, min_confidence, restore)
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(request.app.state.search_threads, engine.search, query, top_k, filters,

@@ -21,7 +21,7 @@ from hoidap.index.search import MAX_TOP_K, Filters
 from hoidap.index.sentences import paragraphs
 from hoidap.index.store import ShownSentence
 
-from .api import Question, run_search
+from .api import Overloaded, Question, run_search
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))
@@ -109,6 +109,8 @@ async def search_page(request: Request, q: Question = "",
             response = await run_search(request, engine, q, top_k, Filters.of(source, [format]), restore=not exact)
         except QueryError as exc:
             message, status = f"Câu hỏi không hợp lệ: {exc}.", 422
+        except Overloaded:
+            message, status = "Máy chủ đang bận: hãy thử lại sau giây lát.", 503
         else:
             if not response.answers:
                 message = "Không tìm thấy câu trả lời trong tài liệu. Hãy thử diễn đạt câu hỏi theo cách khác."

@@ -17,7 +17,7 @@ from limits import RateLimitItem, parse
 
 from hoidap.index.errors import HoidapError
 
-DEFAULT_RATE_LIMIT = "600/minute"
+DEFAULT_MAX_QUEUE = 32  # requests in progress past which a search is answered 503 at once
 DEFAULT_RELOAD_INTERVAL = 1.0
 DEFAULT_MAX_UPLOAD_MB = 20.0
 MIN_SECRET_KEY_CHARS = 32
@@ -34,8 +34,9 @@ def new_secret_key() -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """What the service enforces. The field defaults are the most permissive; :meth:`from_env` applies the
-    service's defaults (a rate limit of 600 requests a minute)."""
+    """What the service enforces. No rate limit by default, as Elasticsearch, Meilisearch and Typesense ship:
+    behind a proxy every client shares one address, and a chatbot asks many questions a second. Overload is
+    shed instead (``max_queue``); a limit per key or address is for a public deployment."""
 
     api_keys: tuple[str, ...] = ()
     rate_limit: RateLimitItem | None = None  # None: unlimited
@@ -46,12 +47,13 @@ class Settings:
     # Signs the admin session cookie; a random one ends every session at restart and differs per worker.
     secret_key: str = field(default_factory=new_secret_key, repr=False)
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB  # per uploaded file
+    max_queue: int = DEFAULT_MAX_QUEUE  # requests in progress past which searches are answered 503
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
         """``HOIDAP_API_KEYS``, ``HOIDAP_API_KEYS_FILE``, ``HOIDAP_RATE_LIMIT``, ``HOIDAP_CORS_ORIGINS``,
-        ``HOIDAP_RELOAD_INTERVAL``, ``HOIDAP_LOG_QUERIES``, ``HOIDAP_ADMIN_PASSWORD``, ``HOIDAP_SECRET_KEY``
-        and ``HOIDAP_MAX_UPLOAD_MB``."""
+        ``HOIDAP_RELOAD_INTERVAL``, ``HOIDAP_LOG_QUERIES``, ``HOIDAP_ADMIN_PASSWORD``, ``HOIDAP_SECRET_KEY``,
+        ``HOIDAP_MAX_UPLOAD_MB`` and ``HOIDAP_MAX_QUEUE``."""
         keys = _split(env.get("HOIDAP_API_KEYS", ""))
         if key_file := env.get("HOIDAP_API_KEYS_FILE"):
             keys += _read_keys(Path(key_file))
@@ -61,7 +63,8 @@ class Settings:
                    log_queries=env.get("HOIDAP_LOG_QUERIES", "").strip().lower() in {"1", "true", "yes", "on"},
                    admin_password=env.get("HOIDAP_ADMIN_PASSWORD", "").strip(),
                    secret_key=_secret_key(env.get("HOIDAP_SECRET_KEY")),
-                   max_upload_mb=_megabytes(env.get("HOIDAP_MAX_UPLOAD_MB")))
+                   max_upload_mb=_megabytes(env.get("HOIDAP_MAX_UPLOAD_MB")),
+                   max_queue=_count(env.get("HOIDAP_MAX_QUEUE"), "HOIDAP_MAX_QUEUE", DEFAULT_MAX_QUEUE))
 
 
 def _split(value: str) -> list[str]:
@@ -77,10 +80,20 @@ def _read_keys(path: Path) -> list[str]:
     return [key for line in lines if (key := line.split("#", 1)[0].strip())]
 
 
+def _count(value: str | None, name: str, default: int) -> int:
+    if value is None or not value.strip():
+        return default
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(f"{name}: {value!r} is not a whole number of at least 1")
+    return count
+
+
 def _rate_limit(value: str | None) -> RateLimitItem | None:
-    if value is None:
-        return parse(DEFAULT_RATE_LIMIT)
-    if value.strip().lower() in _OFF:
+    if value is None or value.strip().lower() in _OFF:
         return None
     try:
         return parse(value)

@@ -256,13 +256,15 @@ def test_keys_from_a_file(tmp_path: Path):
 
 def test_settings_from_the_environment():
     default = Settings.from_env({})
-    assert default.api_keys == () and default.rate_limit == parse("600/minute") and default.reload_interval == 1.0
+    assert default.api_keys == () and default.rate_limit is None and default.reload_interval == 1.0
+    assert default.max_queue == 32 and Settings.from_env({"HOIDAP_MAX_QUEUE": "8"}).max_queue == 8
+    assert Settings.from_env({"HOIDAP_RATE_LIMIT": "60/minute"}).rate_limit == parse("60/minute")
     assert not default.log_queries and default.cors_origins == ()
     assert Settings.from_env({"HOIDAP_RATE_LIMIT": "off"}).rate_limit is None
     assert Settings.from_env({"HOIDAP_RATE_LIMIT": "0"}).rate_limit is None
     assert Settings.from_env({"HOIDAP_RELOAD_INTERVAL": "0.5"}).reload_interval == 0.5
     for name, value in (("HOIDAP_RATE_LIMIT", "nhanh"), ("HOIDAP_RELOAD_INTERVAL", "-1"),
-                        ("HOIDAP_RELOAD_INTERVAL", "nan")):
+                        ("HOIDAP_RELOAD_INTERVAL", "nan"), ("HOIDAP_MAX_QUEUE", "0"), ("HOIDAP_MAX_QUEUE", "nhiều")):
         with pytest.raises(ConfigError, match=name):
             Settings.from_env({name: value})
 

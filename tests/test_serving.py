@@ -11,6 +11,7 @@ import os
 import select
 import socket
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -104,3 +105,34 @@ def test_a_chunked_body_is_cut_off_at_the_limit(live_url: str):
         assert b"content_too_large" in answer and sent < 40, f"{sent} MB sent before the answer"
     assert _rss_mb() - before < 50
     assert "19 địa phương" in first_answers(live_url, QUESTION_19)[0]
+
+
+def test_overload_is_shed_with_a_fast_503(corpus_data_dir: Path):
+    """Past HOIDAP_MAX_QUEUE requests in progress a search is answered 503 with Retry-After at once; every
+    other answer is a 200, and once the burst is over every search is answered again. No rate limit is set."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOIDAP_")} | {"HOIDAP_MAX_QUEUE": "4"}
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "hoidap"), "serve", "--port", str(port),
+                               "--data-dir", str(corpus_data_dir)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, lambda: server.poll() is None)
+        first_answers(url, QUESTION_19)  # the model loaded
+
+        clients = threading.local()  # one keep-alive connection per thread: a new client each time is too slow
+
+        def ask(_: int) -> httpx.Response:
+            clients.client = getattr(clients, "client", None) or httpx.Client(timeout=60)
+            return clients.client.post(f"{url}/api/v1/search", json={"query": QUESTION_19})
+
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(ask, range(320)))
+        statuses = {r.status_code for r in answers}
+        assert statuses <= {200, 503} and 503 in statuses and 200 in statuses, statuses
+        busy = next(r for r in answers if r.status_code == 503)
+        assert busy.headers["retry-after"] == "1" and busy.json()["error"]["code"] == "service_unavailable"
+        assert all("19 địa phương" in first_answers(url, QUESTION_19)[0] for _ in range(3))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
