@@ -422,6 +422,9 @@ def serve(
     model: Model = None,
     backend: Backend = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes (each loads the model once)")] = 1,
+    forwarded_allow_ips: Annotated[str, typer.Option(
+        envvar="HOIDAP_TRUSTED_PROXIES", help="comma-separated addresses of reverse proxies whose X-Forwarded-For "
+                                              "gives the real client address (default: none is trusted)")] = "",
 ) -> None:
     """Serve the search page and the JSON API; the model is loaded once, new builds are picked up while serving."""
     import copy
@@ -448,8 +451,11 @@ def serve(
     log_config["loggers"]["hoidap.access"] = {"handlers": ["hoidap.access"], "level": "INFO", "propagate": False}
     err.print(f"Hỏi Đáp: index {data_dir}, page at http://{host}:{port}/ , API docs at http://{host}:{port}/docs",
               markup=False)
+    # uvicorn would trust X-Forwarded-For from 127.0.0.1 by default: any local client could then pick its address
+    trusted = forwarded_allow_ips.strip()
     uvicorn.run("hoidap.service.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", log_config=log_config, access_log=False)
+                log_level="info", log_config=log_config, access_log=False, proxy_headers=bool(trusted),
+                forwarded_allow_ips=trusted or None)
 
 
 def main() -> None:

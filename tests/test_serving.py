@@ -136,3 +136,36 @@ def test_overload_is_shed_with_a_fast_503(corpus_data_dir: Path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _serve(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOIDAP_")} | env
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "hoidap"), "serve", "--port", str(port),
+                               "--data-dir", str(data_dir)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_serving(url, lambda: server.poll() is None)
+    return server, url
+
+
+def test_a_rate_limit_applies_to_the_real_client_and_cannot_be_dodged(corpus_data_dir: Path):
+    """With HOIDAP_RATE_LIMIT set, a client is limited whatever X-Forwarded-For it sends; behind a trusted proxy
+    (HOIDAP_TRUSTED_PROXIES) the header names the real client, and another client keeps its own budget."""
+    for trusted in ("", "127.0.0.1"):
+        server, url = _serve(corpus_data_dir, {"HOIDAP_RATE_LIMIT": "3/minute", "HOIDAP_TRUSTED_PROXIES": trusted})
+        try:
+            with httpx.Client(base_url=url) as client:
+                def get(address: str) -> int:
+                    return client.get("/api/v1/documents", headers={"X-Forwarded-For": address}).status_code
+
+                statuses = [get(f"10.0.0.{n}") for n in range(5)]  # a new made-up address each time
+                if trusted:
+                    assert statuses == [200] * 5, "each address, as the trusted proxy says, has its own budget"
+                    assert [get("10.1.1.1") for _ in range(4)] == [200, 200, 200, 429]
+                    assert get("10.2.2.2") == 200, "another client is unaffected"
+                else:
+                    assert statuses == [200, 200, 200, 429, 429], "a spoofed header changes nothing"
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
