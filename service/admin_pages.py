@@ -71,9 +71,16 @@ def admin_home(request: Request,
 
 @router.post("/admin/login", response_class=HTMLResponse)
 def login(request: Request, password: Annotated[str, Form(max_length=1000)] = "") -> HTMLResponse:
+    guard: sessions.SignInGuard = request.app.state.sign_ins
+    address = request.client.host if request.client else "unknown"
+    if wait := guard.wait(address):
+        page = _login_page(request, 429, f"Đã nhập sai quá nhiều lần: hãy thử lại sau {wait} giây.")
+        page.headers["Retry-After"] = str(wait)
+        return page
     response = RedirectResponse("/admin", status_code=303)
     if sessions.enabled(request.app.state.settings) and sessions.sign_in(request, response, password):
         return response
+    guard.failed(address)
     return _login_page(request, 401, "Mật khẩu hoặc khoá không đúng.")
 
 

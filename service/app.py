@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hoidap.index.errors import HoidapError
 
-from . import admin, admin_pages, api, metrics, pages, uploads
+from . import admin, admin_pages, api, metrics, pages, sessions, uploads
 from .access_log import AccessLog
 from .docs import add_docs
 from .errors import add_error_handlers
@@ -63,6 +63,7 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
     )
     app.state.settings = settings
     app.state.data_dir = data_dir
+    app.state.sign_ins = sessions.SignInGuard()
     app.state.reloader = Reloader(app.state, data_dir, model)
     app.state.metrics = metrics.Metrics(app.state)
 

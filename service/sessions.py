@@ -21,6 +21,9 @@ from pathlib import Path
 
 from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from .security import is_key
 from .settings import Settings
@@ -35,6 +38,29 @@ DISABLED = ("Tải tài liệu lên đang tắt: người quản trị hãy đ�
 ENDED = "sessions.sqlite3"  # sessions signed out before their cookie expired, in the data dir
 
 log = logging.getLogger(__name__)
+
+
+# Wrong passwords allowed per client address before it must wait: a few a minute, then fewer an hour.
+FAILED_SIGN_INS = (parse("5/minute"), parse("20/hour"))
+
+
+class SignInGuard:
+    """Slows password guessing: past :data:`FAILED_SIGN_INS` wrong passwords from one address (the real one:
+    ``HOIDAP_TRUSTED_PROXIES``), it is told to wait, and its passwords are not even checked meanwhile."""
+
+    def __init__(self) -> None:
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def wait(self, address: str) -> int:
+        """Seconds ``address`` must wait before trying again (0: it may try now)."""
+        over = [rate for rate in FAILED_SIGN_INS if not self.limiter.test(rate, address)]
+        return max((max(1, int(self.limiter.get_window_stats(rate, address).reset_time - time.time()) + 1)
+                    for rate in over), default=0)
+
+    def failed(self, address: str) -> None:
+        log.warning("wrong admin password from %s", address)
+        for rate in FAILED_SIGN_INS:
+            self.limiter.hit(rate, address)
 
 
 @dataclass(frozen=True)

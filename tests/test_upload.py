@@ -260,3 +260,17 @@ def test_uploaded_markup_is_escaped(client: TestClient, uploaded: dict):
         assert "<script>" not in page.text and "<img" not in page.text
         assert "&lt;img src=x onerror=alert(1)&gt;" in page.text  # the title, from the file name
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in search.text
+
+
+def test_password_guessing_is_slowed_per_address(tmp_path: Path):
+    """Five wrong passwords a minute from one address, then it must wait (the right one is not even checked
+    meanwhile); another address is unaffected."""
+    app = create_app(tmp_path, settings=Settings(reload_interval=0, admin_password=PASSWORD))
+    with TestClient(app, client=("203.0.113.7", 50000)) as guesser, \
+            TestClient(app, client=("198.51.100.2", 50000)) as colleague:
+        statuses = [guesser.post("/admin/login", data={"password": f"sai {n}"}).status_code for n in range(5)]
+        assert statuses == [401] * 5
+        r = guesser.post("/admin/login", data={"password": PASSWORD}, follow_redirects=False)
+        assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 60
+        assert "thử lại sau" in r.text and "set-cookie" not in r.headers
+        assert colleague.post("/admin/login", data={"password": PASSWORD}, follow_redirects=False).status_code == 303
