@@ -215,13 +215,16 @@ class IndexWriter:
         passage_terms, sentence_terms = LexicalIndex.build(self.passage_texts, self.sentence_texts)
         passage_terms.save(self.tmp / PASSAGE_TERMS)
         sentence_terms.save(self.tmp / SENTENCE_TERMS)
+        _sync(self.tmp)  # on disk before anything points at it: a power cut cannot leave a half-written build live
         final = self.tmp.with_name(self.name)
         self.tmp.rename(final)
+        _sync_folder(final.parent)
         current = self.data_dir / "current"
         previous = current.resolve() if current.is_symlink() else None
         link = self.data_dir / f".current-{self.name}"
         link.symlink_to(Path("builds") / self.name)
         os.replace(link, current)
+        _sync_folder(self.data_dir)
         for old in final.parent.iterdir():  # no build a process still reads is removed (_unread)
             if old.name != final.name and old.resolve() != previous and not old.name.startswith(".tmp-") \
                     and _unread(old):
@@ -271,6 +274,29 @@ _SHOWN = """SELECT p.id, p.document_id, d.title, d.source, p.start, p."end", p.t
 def _shown(row: sqlite3.Row) -> ShownPassage:
     """A row of :data:`_SHOWN`; its sentences keep their stored (text) order."""
     return ShownPassage(*tuple(row)[:9], {s[0]: ShownSentence(*s) for s in json.loads(row[9])})
+
+
+def _sync(folder: Path) -> None:
+    """fsync every file under ``folder``, then the folders themselves."""
+    for path in sorted(folder.rglob("*"), reverse=True):  # files before the folders holding them
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        else:
+            _sync_folder(path)
+    _sync_folder(folder)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder: its entries (a rename, a new link) are then on disk too."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 READERS = ".readers"  # in each build: every process reading the build holds a shared lock on it

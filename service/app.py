@@ -41,6 +41,7 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.search_threads = api.search_threads()
+        await asyncio.to_thread(uploads.remove_leftovers)
         with contextlib.suppress(HoidapError):  # logged, and kept in load_error for pages and health
             await asyncio.to_thread(app.state.reloader.reload)
         poller = asyncio.create_task(app.state.reloader.poll(settings.reload_interval)) \

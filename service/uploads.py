@@ -6,7 +6,9 @@ Each file is judged on its own, so one bad file is reported and the others still
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import time
 import unicodedata
 from pathlib import Path
 
@@ -23,6 +25,18 @@ MAX_NAME_BYTES = 200  # file systems allow 255; Vietnamese letters take up to 3 
 ACCEPT = ",".join(sorted(SUPPORTED_SUFFIXES))  # for <input type=file accept=...>
 ACCEPTED = ", ".join(sorted(SUPPORTED_SUFFIXES))
 _CHUNK = 2**20
+TEMP_PREFIX = "hoidap-upload-"
+LEFTOVER_SECONDS = 3600  # an upload folder this old belongs to no upload still running, in any process
+
+
+def remove_leftovers() -> None:
+    """Upload folders left in the temp folder by a server killed mid-upload (called at start)."""
+    for folder in Path(tempfile.gettempdir()).glob(TEMP_PREFIX + "*"):
+        try:
+            if time.time() - folder.stat().st_mtime > LEFTOVER_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # gone meanwhile, or not ours to look at
+            pass
 
 
 def request_limit(max_mb: float) -> int:
@@ -42,7 +56,7 @@ def read_uploads(files: list[UploadFile], max_mb: float) -> tuple[list[Document]
     documents: list[Document] = []
     skipped: list[str] = []
     seen: set[str] = set()
-    with tempfile.TemporaryDirectory(prefix="hoidap-upload-") as folder:
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
         for upload in files:
             name = safe_name(upload.filename or "")
             try:

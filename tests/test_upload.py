@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import time
 from pathlib import Path
 
 import docx
@@ -274,3 +275,21 @@ def test_password_guessing_is_slowed_per_address(tmp_path: Path):
         assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 60
         assert "thử lại sau" in r.text and "set-cookie" not in r.headers
         assert colleague.post("/admin/login", data={"password": PASSWORD}, follow_redirects=False).status_code == 303
+
+
+def test_folders_left_by_a_killed_upload_are_removed_at_start(tmp_path: Path):
+    import os
+    import tempfile
+
+    from hoidap.service import uploads
+
+    old = Path(tempfile.mkdtemp(prefix=uploads.TEMP_PREFIX))
+    (old / "nửa tệp.pdf").write_bytes(b"%PDF-1.4 ...")
+    hour_ago = time.time() - uploads.LEFTOVER_SECONDS - 60
+    os.utime(old, (hour_ago, hour_ago))
+    running = Path(tempfile.mkdtemp(prefix=uploads.TEMP_PREFIX))  # another process's upload, in progress
+    try:
+        with no_index_app(tmp_path):
+            assert not old.exists() and running.exists()
+    finally:
+        shutil.rmtree(running, ignore_errors=True)
