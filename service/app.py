@@ -24,7 +24,7 @@ from . import admin, admin_pages, api, metrics, pages, sessions, uploads
 from .access_log import AccessLog
 from .docs import add_docs
 from .errors import add_error_handlers
-from .reload import Reloader
+from .reload import Reloader, ServeLatest
 from .request_limits import RequestLimits
 from .security import SecurityHeaders
 from .settings import Settings
@@ -80,6 +80,7 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
 
     # The last added runs first: every response gets the headers and is logged; CORS answers
     # preflights before the limits, and its headers let browsers read a 429.
+    app.add_middleware(ServeLatest, reloader=app.state.reloader)
     app.add_middleware(RequestLimits, rate=settings.rate_limit, keys=settings.api_keys,
                        body_limits={admin_pages.UPLOAD_PATH: uploads.request_limit(settings.max_upload_mb)})
     if settings.cors_origins:

@@ -1,8 +1,8 @@
 """Serving the newest build without a restart and without a failed request.
 
-A build commits by pointing ``data_dir/current`` at a new folder. A poller notices the change, opens
-the new build off the event loop with the model already in memory, answers one question with it, and
-only then swaps ``app.state.engine`` in one assignment. A request holds the engine it started with,
+A build commits by pointing ``data_dir/current`` at a new folder. The next request notices the change
+(and a poller, when none comes), opens the new build off the event loop with the model already in memory,
+answers one question with it, and only then swaps ``app.state.engine`` in one assignment. A request holds the engine it started with,
 so it finishes on the old build, which the builder keeps on disk for one more cycle. A build that
 cannot be opened is logged and the old one keeps answering.
 """
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from starlette.datastructures import State
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hoidap.index.build import BuildReport, update_index
 from hoidap.index.documents import Document
@@ -48,9 +49,12 @@ class Reloader:
         except OSError:
             return None
 
-    def reload(self) -> Engine:
-        """Open the live build and serve it; on failure the engine in service, if any, stays."""
+    def reload(self, only_if_new: bool = False) -> Engine | None:
+        """Open the live build and serve it; on failure the engine in service, if any, stays. ``only_if_new``:
+        not if another thread loaded this very build while this one waited."""
         with self._reload_lock:
+            if only_if_new and self._target() == self._seen:
+                return self.state.engine
             self._seen = self._target()
             try:
                 engine = self._open()
@@ -75,12 +79,16 @@ class Reloader:
             return engine
         return Engine(Store.open(self.data_dir), self._embedder)
 
+    def is_current(self) -> bool:
+        """Whether the build served is the one ``current`` points at (one readlink, a few microseconds)."""
+        return self._target() == self._seen
+
     def check(self) -> None:
         """Reload if ``current`` points somewhere new; never raises, the poller must keep going."""
-        if self._target() == self._seen:
+        if self.is_current():
             return
         try:
-            self.reload()
+            self.reload(only_if_new=True)
         except HoidapError:
             pass  # logged by reload
         except Exception:
@@ -105,3 +113,17 @@ class Reloader:
             report = update_index(self.data_dir, self.embedder(), upserts, removals)
             self.reload()
             return report
+
+
+class ServeLatest:
+    """ASGI middleware serving every request from the live build: a change another worker or process
+    committed is loaded before the request is answered, not up to a poll interval later."""
+
+    def __init__(self, app: ASGIApp, reloader: Reloader) -> None:
+        self.app = app
+        self.reloader = reloader
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.reloader.is_current() and not scope["path"].startswith("/static/"):
+            await asyncio.to_thread(self.reloader.check)
+        await self.app(scope, receive, send)

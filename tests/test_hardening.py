@@ -550,3 +550,20 @@ def test_a_date_no_clock_can_express_is_a_422_not_a_500(client: TestClient):
         assert r.status_code == 422 and "out of range" in r.json()["error"]["message"]
     assert client.get("/api/v1/search", params={"q": "FDI", "since": "2000-01-01"}).json()["answers"]
     assert not client.get("/api/v1/search", params={"q": "FDI", "since": "2999-01-01"}).json()["answers"]
+
+
+def test_a_change_is_visible_on_every_worker_when_it_returns(corpus_data_dir: Path, tmp_path: Path):
+    """Two apps on one data dir, as two workers, with no poller: what one adds or removes, the other
+    answers with at once (it loads the new build on its next request)."""
+    data = copy_index(corpus_data_dir, tmp_path / "data")
+    settings = Settings(api_keys=(KEY,), reload_interval=0)
+    with TestClient(create_app(data, settings=settings), headers=AUTH) as one, \
+            TestClient(create_app(data, settings=settings), headers=AUTH) as other:
+        added = one.post("/api/v1/documents", json={"title": "Cầu", "text": "Cầu Hoàng Văn Thụ dài 1.400 mét."})
+        assert added.status_code == 201
+        doc_id = added.json()["id"]
+        assert other.get(f"/api/v1/documents/{doc_id}").status_code == 200
+        best = other.get("/api/v1/search", params={"q": "Cầu Hoàng Văn Thụ dài bao nhiêu mét?"}).json()["answers"][0]
+        assert best["document_id"] == doc_id
+        assert one.delete(f"/api/v1/documents/{doc_id}").status_code == 204
+        assert other.get(f"/api/v1/documents/{doc_id}").status_code == 404
