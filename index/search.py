@@ -20,6 +20,7 @@ import numpy as np
 from . import confidence, diacritics
 from .embeddings import Embedder
 from .errors import ModelMismatchError, QueryError
+from .formats import SUPPORTED_SUFFIXES
 from .lexical import FOLDED, lexical_terms
 from .question import Expected
 from .reader import Reading
@@ -40,6 +41,7 @@ EXACT_FILTERED_ROWS = 50_000  # up to this many rows a filter allows, they are s
 # MLQA-vi without marks (bench/tune_restore.py) restoring 99% of the questions gave Answer@1 0.595 and R@1
 # 0.751 against 0.558 and 0.691 as typed; every stricter threshold did worse.
 RESTORE_CONFIDENCE = 0.5
+FORMATS = frozenset(suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES)  # what a format filter may ask for
 PLAIN_KNOWN_SHARE = 0.5  # a question without diacritics is the collection's language typed plainly when at
 # least this share of its syllables are folded forms the index holds (an English question is not)
 
@@ -88,8 +90,10 @@ class Filters:
     def of(cls, source_prefix: str | None = None, formats: Iterable[str] = (),
            modified_after: datetime | None = None, modified_before: datetime | None = None) -> "Filters | None":
         """Filters from user input (formats like ".PDF" or "pdf"); None when nothing restricts the search."""
-        made = cls(source_prefix or None, tuple(sorted({f.lower().lstrip(".") for f in formats if f.strip()})),
-                   _seconds(modified_after), _seconds(modified_before))
+        asked = {f.strip().lower().lstrip(".") for f in formats if f.strip()}
+        if unknown := asked - FORMATS:
+            raise QueryError(f"unknown format {', '.join(sorted(unknown))}: choose among {', '.join(sorted(FORMATS))}")
+        made = cls(source_prefix or None, tuple(sorted(asked)), _seconds(modified_after), _seconds(modified_before))
         return made if made != cls() else None
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, AliasChoices, BaseModel, Field, ValidationError
 
 from hoidap.index.errors import NoIndexError
 from hoidap.index.results import SearchResponse
@@ -48,11 +48,17 @@ class SearchRequest(BaseModel):
     query: Question = Field(max_length=MAX_QUERY_CHARS, description="the question, in Vietnamese",
                             examples=[EXAMPLE_QUESTION, "Vốn FDI thu hút giai đoạn 2010 - 2015 là bao nhiêu?"])
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many passages to return")
+    # each filter also answers to its name in the query string of GET /search ("source", "format", ...)
     source_prefix: str | None = Field(None, max_length=1000, description="only documents whose source starts so "
-                                      "(a folder)", examples=["corpus/"])
-    formats: list[str] = Field([], max_length=10, description="only these formats", examples=[["pdf", "docx"]])
-    modified_after: datetime | None = Field(None, description="only documents modified at or after this time")
-    modified_before: datetime | None = Field(None, description="only documents modified at or before this time")
+                                      "(a folder); also `source`", examples=["corpus/"],
+                                      validation_alias=AliasChoices("source_prefix", "source"))
+    formats: list[str] = Field([], max_length=10, description="only these formats (txt, md, html, htm, docx, pdf); "
+                               "also `format`", examples=[["pdf", "docx"]],
+                               validation_alias=AliasChoices("formats", "format"))
+    modified_after: datetime | None = Field(None, description="only documents modified at or after this time; "
+                                            "also `since`", validation_alias=AliasChoices("modified_after", "since"))
+    modified_before: datetime | None = Field(None, description="only documents modified at or before this time; "
+                                             "also `until`", validation_alias=AliasChoices("modified_before", "until"))
     min_confidence: float | None = Field(None, ge=0.0, le=1.0, description="the confidence the best answer needs for "
                                          "`answered` (default: the server's HOIDAP_MIN_CONFIDENCE)")
     exact: bool = Field(False, description=EXACT)
@@ -60,7 +66,8 @@ class SearchRequest(BaseModel):
     def filters(self) -> Filters | None:
         return Filters.of(self.source_prefix, self.formats, self.modified_after, self.modified_before)
 
-    model_config = {"json_schema_extra": {"examples": [{"query": EXAMPLE_QUESTION, "top_k": 5}]}}
+    # a field it does not know is a mistake to report (a misspelt filter would search everything)
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"query": EXAMPLE_QUESTION, "top_k": 5}]}}
 
 
 class DocumentSummary(BaseModel):

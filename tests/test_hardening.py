@@ -567,3 +567,17 @@ def test_a_change_is_visible_on_every_worker_when_it_returns(corpus_data_dir: Pa
         assert best["document_id"] == doc_id
         assert one.delete(f"/api/v1/documents/{doc_id}").status_code == 204
         assert other.get(f"/api/v1/documents/{doc_id}").status_code == 404
+
+
+def test_search_filters_have_one_set_of_names_and_mistakes_are_422(client: TestClient):
+    """POST takes the query string's filter names too; a field it does not know, or a format no document can
+    have, is a 422 rather than a silently unfiltered (or empty) answer."""
+    by_post = client.post("/api/v1/search", json={"query": "FDI", "source": "upload:"})
+    assert by_post.status_code == 200 and by_post.json()["results"] == []
+    assert client.post("/api/v1/search", json={"query": "FDI", "format": ["txt"], "since": "2000-01-01T00:00:00"}
+                       ).json()["answers"]
+    assert_error(client.post("/api/v1/search", json={"query": "FDI", "sauce": "corpus/"}), 422, "invalid_request")
+    for r in (client.post("/api/v1/search", json={"query": "FDI", "formats": ["doc"]}),
+              client.get("/api/v1/search", params={"q": "FDI", "format": "doc"})):
+        assert_error(r, 422, "invalid_query")
+        assert "docx, htm, html, md, pdf, txt" in r.json()["error"]["message"]
