@@ -63,8 +63,8 @@ class Settings:
                    log_queries=env.get("HOIDAP_LOG_QUERIES", "").strip().lower() in {"1", "true", "yes", "on"},
                    admin_password=env.get("HOIDAP_ADMIN_PASSWORD", "").strip(),
                    secret_key=_secret_key(env.get("HOIDAP_SECRET_KEY")),
-                   max_upload_mb=_megabytes(env.get("HOIDAP_MAX_UPLOAD_MB")),
-                   max_queue=_count(env.get("HOIDAP_MAX_QUEUE"), "HOIDAP_MAX_QUEUE", DEFAULT_MAX_QUEUE))
+                   max_upload_mb=_positive(env.get("HOIDAP_MAX_UPLOAD_MB"), "HOIDAP_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
+                   max_queue=_positive(env.get("HOIDAP_MAX_QUEUE"), "HOIDAP_MAX_QUEUE", DEFAULT_MAX_QUEUE, int))
 
 
 def _split(value: str) -> list[str]:
@@ -78,18 +78,6 @@ def _read_keys(path: Path) -> list[str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"HOIDAP_API_KEYS_FILE: cannot read {path} ({exc})") from exc
     return [key for line in lines if (key := line.split("#", 1)[0].strip())]
-
-
-def _count(value: str | None, name: str, default: int) -> int:
-    if value is None or not value.strip():
-        return default
-    try:
-        count = int(value)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise ConfigError(f"{name}: {value!r} is not a whole number of at least 1")
-    return count
 
 
 def _rate_limit(value: str | None) -> RateLimitItem | None:
@@ -125,13 +113,14 @@ def _secret_key(value: str | None) -> str:
     return value.strip()
 
 
-def _megabytes(value: str | None) -> float:
+def _positive(value: str | None, name: str, default: float, kind: type = float) -> float:
+    """A positive, finite ``kind`` (int or float) from ``value``; ``default`` when unset."""
     if value is None or not value.strip():
-        return DEFAULT_MAX_UPLOAD_MB
+        return default
     try:
-        megabytes = float(value)
+        number = kind(value)
     except ValueError:
-        megabytes = 0.0
-    if not 0 < megabytes < math.inf:
-        raise ConfigError(f"HOIDAP_MAX_UPLOAD_MB: {value!r} is not a positive number of megabytes")
-    return megabytes
+        number = 0
+    if not 0 < number < math.inf:
+        raise ConfigError(f"{name}: {value!r} is not a positive {'whole ' * (kind is int)}number")
+    return number

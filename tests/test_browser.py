@@ -63,17 +63,23 @@ def test_ask_in_the_browser(browser, live_url: str):
         page.close()
 
 
+def ask(browser, live_url: str, question: str):  # noqa: ANN001, ANN201
+    """A new page at 1000 px with ``question`` typed into the home page's box and sent with Enter."""
+    page = browser.new_page(viewport={"width": 1000, "height": 800}, locale="vi-VN")
+    page.goto(f"{live_url}/")
+    box = page.get_by_label("Câu hỏi")
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_url("**/search?q=*")
+    return page
+
+
 @pytest.mark.parametrize("question", ["Thủ đô của Pháp là gì?", "xyzzy qwerty"])
 def test_the_browser_shows_no_answer(browser, live_url: str, question: str):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1000, "height": 800}, locale="vi-VN")
+    page = ask(browser, live_url, question)
     try:
-        page.goto(f"{live_url}/")
-        box = page.get_by_label("Câu hỏi")
-        box.fill(question)
-        box.press("Enter")
-        page.wait_for_url("**/search?q=*")
         expect(page.get_by_role("heading", name="Không tìm thấy câu trả lời trong tài liệu")).to_be_visible()
         expect(page.locator(".no-answer")).to_contain_text(question)
         expect(page.get_by_role("heading", name="Các đoạn có thể liên quan")).to_be_visible()
@@ -89,13 +95,8 @@ def test_the_browser_offers_the_question_with_its_diacritics(browser, live_url: 
     from playwright.sync_api import expect
 
     plain, restored = "hai phong hop tac voi bao nhieu dia phuong", "hải phòng hợp tác với bao nhiêu địa phương"
-    page = browser.new_page(viewport={"width": 1000, "height": 800}, locale="vi-VN")
+    page = ask(browser, live_url, plain)
     try:
-        page.goto(f"{live_url}/")
-        box = page.get_by_label("Câu hỏi")
-        box.fill(plain)
-        box.press("Enter")
-        page.wait_for_url("**/search?q=*")
         expect(page.locator(".interpreted")).to_contain_text(f"Có phải bạn muốn hỏi: {restored}")
         expect(page.locator(".best-answer strong.phrase")).to_have_text("19 địa phương")
 
