@@ -6,8 +6,9 @@ The collection is every paragraph of MLQA-vi dev (``../shared/train/``); the que
 ``train/reader.py`` held out (whole articles, its seed 0), asked with their diacritics and without.
 With ``--squad``, also the 500 English SQuAD train questions it held out, over their articles' paragraphs
 (110 Vietnamese questions alone leave a difference of 0.03 within chance).
-For each weight the same candidates are ranked again (``Engine.rank``), and Answer@1, Answer@3 and
-R@1 are printed; weight 0 keeps the reader's reading but not its say in the order. XQuAD-vi, the
+For each weight and margin the same candidates are ranked again (``Engine.rank``), and Answer@1,
+Answer@3, R@1 and the share of questions the reader re-ranked are printed; weight 0 keeps the reader's
+reading but not its say in the order. XQuAD-vi, the
 test set, is not read here.
 """
 
@@ -34,7 +35,8 @@ from hoidap.index.text import fold  # noqa: E402
 
 MLQA = ROOT.parent / "shared" / "train" / "mlqa-vi.dev.json"
 SQUAD = ROOT.parent / "shared" / "train" / "squad-v1.1.train.json"
-GRID = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0]
+GRID = [0.0, 0.25, 0.5, 1.0, 2.0]
+MARGINS = [float("inf"), 1.0, 0.5, 0.25]  # Weights.reader_margin: read only when the best two are this close
 
 
 def held_out_ids() -> set[str]:
@@ -74,18 +76,25 @@ def tune(embedder: Embedder, documents: list, questions: list, name: str, plain:
         for typed, asked in ways:
             items = [(q, engine.candidates(q.text)) for q in asked]
             print(f"{len(items)} held-out {name} questions {typed}, {len(documents)} paragraphs")
+            gaps = []
+            for _, cands in items:  # the best two answers' score gap before reading: what the margin gates
+                scores = [a.score for a in engine.rank(cands, 10, Weights(reader=0.0)).answers[:2]]
+                gaps.append(scores[0] - scores[1] if len(scores) == 2 else float("inf"))
             for weight in GRID:
-                r1 = a1 = a3 = 0
-                for q, cands in items:
-                    response = engine.rank(cands, 10, dataclasses.replace(Weights(), reader=weight))
-                    a = answer_rank([(x.document_id, x.text) for x in response.answers], q.document_id, q.answers)
-                    r1 += document_rank([r.document_id for r in response.results], q.document_id) == 1
-                    a1 += a == 1
-                    a3 += a is not None and a <= 3
-                n = len(items)
-                print(f"  reader weight {weight:<5} Answer@1 {a1 / n:.3f}  Answer@3 {a3 / n:.3f}  R@1 {r1 / n:.3f}",
-                      flush=True)
-
+                for margin in MARGINS if weight else MARGINS[:1]:
+                    r1 = a1 = a3 = 0
+                    for q, cands in items:
+                        chosen = dataclasses.replace(Weights(), reader=weight, reader_margin=margin)
+                        response = engine.rank(cands, 10, chosen)
+                        a = answer_rank([(x.document_id, x.text) for x in response.answers], q.document_id,
+                                        q.answers)
+                        r1 += document_rank([r.document_id for r in response.results], q.document_id) == 1
+                        a1 += a == 1
+                        a3 += a is not None and a <= 3
+                    n = len(items)
+                    read = sum(g < margin for g in gaps) / n if weight else 0.0
+                    print(f"  reader weight {weight:<4} margin {margin:<4} read {read:.2f}  Answer@1 {a1 / n:.3f}  "
+                          f"Answer@3 {a3 / n:.3f}  R@1 {r1 / n:.3f}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -34,6 +34,7 @@ POOL = 50  # passages each retriever brings to the candidate pool
 ANSWER_POOL = 10  # answers are the best sentences of this many best passages, whatever top_k: the best answer
 # must not change with how many passages are shown (at top_k 1 it did for 4% of XQuAD-vi's questions)
 FETCHED = 5  # the pool's passages always read for their answer cues; the others only when they could matter
+RERANK_WEIGHT = 0.25  # Weights.reader with --reader rerank
 READ = 3  # with a reader weight, the best answer sentences the reader (Embedder.reader) orders again
 MAX_EVIDENCE = 2.0  # the most Expected.evidence gives (1.0 when the question names no unit)
 EXACT_FILTERED_ROWS = 50_000  # up to this many rows a filter allows, they are scored exactly
@@ -62,15 +63,25 @@ class Weights:
     sentence_passage: float = 1.0  # the fused score of the sentence's passage
     sentence_kind: float = 0.5  # evidence the sentence holds the asked kind of answer (Expected.evidence)
     sentence_coverage: float = 1.0  # the question's content words in it or the sentence before (Expected.coverage)
-    # The reader's log-odds that a sentence holds the answer, added for the READ best ones. 0: the reader
-    # trained so far (index/models/reader.json) ranks worse than these signals: on the MLQA-vi questions it
-    # did not train on, Answer@1 0.618 at 0, 0.564 to 0.591 at 0.1 to 2, 0.473 at 1 without diacritics
-    # (bench/tune_reader.py). It still reads the best answer, for its answer phrase.
+    # The reader's log-odds that a sentence holds the answer, added for the READ best ones, only when the best
+    # two answers' scores are closer than reader_margin (when the other signals agree, reading changes
+    # little), and not for a question whose diacritics were restored. 0 unless asked for (``--reader
+    # rerank``, :meth:`reranking`): it costs twice the search time for a gain measured on English only.
+    # Chosen with bench/tune_reader.py --squad on the questions train/reader.py held out: with weight 0.25
+    # and margin 0.5 (60% of questions read) Answer@1 went from 0.668 to 0.714 on 500 SQuAD questions but
+    # only from 0.618 to 0.627 on 110 MLQA-vi ones; larger weights did better on SQuAD and worse on MLQA-vi
+    # (0.609 at 0.5, 0.600 at 1); restored questions lost (0.627 to 0.582 at 0.25). bench/latency.py: HTTP
+    # p50 5.1x the question's encoding with it, 2.5x without (the answer phrase alone), 1.4x reader off.
     reader: float = 0.0
+    reader_margin: float = 0.5
     # Scales both dense weights for a question typed without diacritics: the model embeds such text
     # poorly, while BM25 over folded syllables matches it exactly. On XQuAD-vi's questions folded,
     # R@1 went from 0.836 to 0.925 at 0.5 (0.928 at 0.25); questions with diacritics are unaffected.
     plain_dense: float = 0.5
+
+    def reranking(self) -> "Weights":
+        """These weights with the reader re-ranking the best answers (``--reader rerank``)."""
+        return replace(self, reader=RERANK_WEIGHT)
 
     def for_plain_question(self) -> "Weights":
         return replace(self, passage_dense=self.passage_dense * self.plain_dense,
@@ -169,7 +180,7 @@ class Engine:
         _check_model(store, embedder.name)
         self.store = store
         self.embedder = embedder
-        self.weights = weights or Weights()
+        self.weights = weights or (Weights().reranking() if embedder.reader_setting == "rerank" else Weights())
         self.min_confidence = confidence.threshold_from_env() if min_confidence is None else min_confidence
 
     @classmethod
@@ -178,7 +189,7 @@ class Engine:
         """Open the index in ``data_dir``; the model defaults to the one the index was built with.
 
         Any backend (:data:`hoidap.index.embeddings.BACKENDS`) may query any index of the same model;
-        ``reader`` is "on" or "off" (:class:`Embedder`)."""
+        ``reader`` is "on", "off" or "rerank" (:func:`hoidap.index.reader.reader_setting`)."""
         store = Store.open(data_dir)
         chosen = model or os.environ.get("HOIDAP_MODEL") or store.info.model
         _check_model(store, chosen)  # before paying for loading the wrong model
@@ -304,7 +315,9 @@ class Engine:
         evidence[known] = self._evidence(c, passages, pool[known])
         sentence[pool] += w.sentence_kind * evidence
         ranked = np.argsort(-sentence[pool], kind="stable")
-        readings = self._read(c, passages, pool, ranked, sentence, w.reader) if w.reader else {}
+        close = ranked.size > 1 and sentence[pool[ranked[0]]] - sentence[pool[ranked[1]]] < w.reader_margin
+        readings = self._read(c, passages, pool, ranked, sentence, w.reader) \
+            if w.reader and close and not c.interpreted else {}
         ranked = ranked[:top_k]
         answers = pool[ranked]
         c.features = confidence.features(c, answers, sentence, pool, evidence[ranked])

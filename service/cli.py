@@ -67,14 +67,15 @@ Backend = Annotated[str | None, typer.Option("--backend", envvar="HOIDAP_BACKEND
 
 
 def _check_reader(value: str | None) -> str | None:
-    if value is not None and value not in ("on", "off"):
-        raise typer.BadParameter(f"{value!r} is neither on nor off")
+    if value is not None and value not in ("on", "off", "rerank"):
+        raise typer.BadParameter(f"{value!r} is not on, off or rerank")
     return value
 
 
 ReaderOption = Annotated[str | None, typer.Option(
     "--reader", envvar="HOIDAP_READER", callback=_check_reader,
-    help="on (the default) or off: the learned reader that finds each answer's exact phrase")]
+    help="on (the default): the learned reader finds the best answer's exact phrase; rerank: it also re-orders "
+         "close answers (about twice the search time); off")]
 
 
 def _check_sentence_vectors(value: str | None) -> str | None:
@@ -353,7 +354,7 @@ def eval_cmd(
         report.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     if as_json:
         facts = {"model": embedder.name, "backend": embedder.backend, "sentence_vectors": sentence_vectors,
-                 "reader": "on" if embedder.reader else "off", **dataclasses.asdict(metrics)}
+                 "reader": embedder.reader_setting if embedder.reader else "off", **dataclasses.asdict(metrics)}
         sys.stdout.write(json.dumps(facts, indent=2) + "\n")
     else:
         out.print(f"{metrics.questions} questions over {len(documents)} documents in {metrics.seconds:.1f} s "

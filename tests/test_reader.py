@@ -44,7 +44,7 @@ def reader() -> Reader:
 
 
 def test_weights_are_committed_small_and_recorded() -> None:
-    assert reader_available("on") and not reader_available("off")
+    assert reader_available("on") and reader_available("rerank") and not reader_available("off")
     assert WEIGHTS.stat().st_size <= 10_000_000
     record = json.loads(WEIGHTS.with_suffix(".json").read_text(encoding="utf-8"))
     assert {"command", "seed", "layers", "rank", "steps", "training_seconds", "figures"} <= record.keys()
@@ -148,3 +148,16 @@ def test_training_script_smoke(tmp_path: Path) -> None:
     assert record["steps"] == 3 and record["figures"]["mlqa_vi_heldout"]["questions"] > 0
     net = load_torch_reader(ensure_default_model(), tmp_path / "reader.safetensors")
     assert net.config["layers"] == record["layers"]
+
+
+def test_rerank_lets_the_reader_order_the_answers(corpus_data_dir: Path) -> None:
+    """``--reader rerank`` gives the engine a reader weight; ``on`` only reads the best answer's phrase."""
+    from hoidap.index.embeddings import Embedder
+    from hoidap.index.search import Engine
+    from hoidap.index.store import Store
+
+    on = Engine(Store.open(corpus_data_dir), Embedder(reader="on"))
+    rerank = Engine(Store.open(corpus_data_dir), Embedder(reader="rerank"))
+    assert on.weights.reader == 0 and rerank.weights.reader > 0
+    best = rerank.search(QUESTION_PARTNERS).answers[0]
+    assert best.span is not None and best.span.text == "19 địa phương"

@@ -3,7 +3,7 @@
 The committed ``index/models/reader.safetensors`` and its record ``reader.json`` were made with
 (see ``reader.json`` for the exact command, figures and time; run from the repository root):
 
-    .venv/bin/python train/reader.py --max-questions 6000 --seed 0 --layers 4 --out index/models
+    .venv/bin/python train/reader.py --max-questions 28000 --seed 0 --layers 6 --threads 2 --log-every 100 --out index/models
 
 Data (read from ``../shared/train/``, never copied; CC BY-SA): SQuAD v1.1 train (English) and MLQA-vi
 dev (Vietnamese). MLQA-vi is split by article: ``--holdout`` (100) questions' articles are held out for
@@ -45,14 +45,14 @@ GROUP = 4
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=DATA, help="folder of the training data")
-    p.add_argument("--max-questions", type=int, default=6000, help="SQuAD questions trained on (sampled)")
+    p.add_argument("--max-questions", type=int, default=28000, help="SQuAD questions trained on (sampled)")
     p.add_argument("--epochs", type=float, default=1.0, help="passes over the sampled questions")
     p.add_argument("--steps", type=int, default=0, help="stop after this many steps (0: from --epochs)")
     p.add_argument("--batch", type=int, default=8, help="questions per step (x4 sentences)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--chunk", type=int, default=8, help="rows per forward pass, sorted by length")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layers", type=int, default=4, help="transformer layers of the default model kept")
+    p.add_argument("--layers", type=int, default=6, help="transformer layers of the default model kept")
     p.add_argument("--rank", type=int, default=16, help="LoRA rank")
     p.add_argument("--vi-repeat", type=int, default=4, help="times the MLQA-vi training questions are seen")
     p.add_argument("--holdout", type=int, default=100, help="MLQA-vi questions held out (whole articles)")
