@@ -6,6 +6,7 @@ that says what to do, never a traceback.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -470,6 +471,10 @@ def main() -> None:
     except Exception as exc:  # the promise is one line, never a traceback
         if os.environ.get("HOIDAP_DEBUG"):
             raise
-        err.print(f"hoidap: unexpected error ({type(exc).__name__}: {exc}); HOIDAP_DEBUG=1 shows the details",
-                  markup=False)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            err.print(f"hoidap: the disk is full ({exc.filename or exc.strerror}): free some space and run it again "
+                      "(the index was not changed)", markup=False)
+        else:
+            err.print(f"hoidap: unexpected error ({type(exc).__name__}: {exc}); HOIDAP_DEBUG=1 shows the details",
+                      markup=False)
         sys.exit(1)

@@ -48,7 +48,8 @@ def test_index_then_ask_json(tmp_path):
     assert ask.returncode == 0, ask.stderr
     response = json.loads(ask.stdout)
     assert "19 địa phương" in response["answers"][0]["text"]
-    assert set(response) == {"query", "answered", "min_confidence", "answers", "results", "took_ms"}
+    assert set(response) == {"query", "interpreted_query", "answered", "min_confidence", "answers", "results",
+                            "took_ms"}
     assert response["answered"] is True
     assert set(response["answers"][0]) >= {"text", "score", "confidence", "document_id", "title", "source",
                                            "passage_id", "start", "end"}

@@ -61,6 +61,10 @@ def test_eval_on_a_hand_made_file(tmp_path):
     rows = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in rows] == ["q1", "q2", "q3"] and all(r["answer_rank"] == 1 for r in rows)
 
+    full = subprocess.run([HOIDAP, "eval", str(path), "--report", "/dev/full"], capture_output=True, text=True,
+                          timeout=300)  # writing the report finds the disk full: one line, exit 1
+    assert full.returncode == 1 and "the disk is full" in full.stderr and "Traceback" not in full.stderr
+
     proc = subprocess.run([HOIDAP, "eval", str(path), "--json", "--report", str(report), "--without-diacritics"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
