@@ -6,6 +6,7 @@ metrics and static files are not limited: monitoring and page assets must keep w
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
@@ -25,17 +26,19 @@ UNLIMITED_PREFIXES = ("/static/", "/docs/")
 
 
 class RequestLimits:
-    """ASGI middleware answering 413 for oversized bodies and 429 (with ``Retry-After``) past the rate.
+    """ASGI middleware answering 413 for oversized bodies, 408 for a body that stalls ``body_timeout`` seconds
+    (None: no limit), and 429 (with ``Retry-After``) past the rate.
 
     ``body_limits`` gives paths that take more than :data:`MAX_BODY_BYTES` (file uploads) their own limit.
     """
 
     def __init__(self, app: ASGIApp, rate: RateLimitItem | None, keys: tuple[str, ...],
-                 body_limits: Mapping[str, int] | None = None) -> None:
+                 body_limits: Mapping[str, int] | None = None, body_timeout: float | None = None) -> None:
         self.app = app
         self.rate = rate
         self.keys = keys
         self.body_limits = dict(body_limits or {})
+        self.body_timeout = body_timeout
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -58,7 +61,7 @@ class RequestLimits:
                                           {"Retry-After": str(retry)})
                 await response(scope, receive, send)
                 return
-        await _with_body_limit(self.app, scope, receive, send, max_bytes)
+        await _with_body_limit(self.app, scope, receive, send, max_bytes, self.body_timeout)
 
     def _client(self, scope: Scope) -> str:
         """A valid key's own budget (hashed: raw keys are never kept); otherwise the client address.
@@ -71,27 +74,38 @@ class RequestLimits:
         return "address:" + (scope["client"][0] if scope.get("client") else "unknown")
 
 
-async def _with_body_limit(app: ASGIApp, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+async def _with_body_limit(app: ASGIApp, scope: Scope, receive: Receive, send: Send, max_bytes: int,
+                           timeout: float | None) -> None:
     """``app`` reading at most ``max_bytes`` of body, however it is sent: a chunked body declares no length,
-    so the bytes are counted as they arrive. Past the limit the client is answered 413 at once and the app
-    is told the client left: nothing more is read, so memory and disk stay bounded, and whatever the app
-    does about it (an error of its own) goes nowhere."""
+    so the bytes are counted as they arrive. Past the limit the client is answered 413 at once, and a body
+    that stalls for ``timeout`` seconds 408; the app is then told the client left: nothing more is read or
+    waited for, so memory, disk and connections stay bounded, and whatever the app does about it (an error
+    of its own) goes nowhere."""
     received = 0
-    started = refused = False
+    started = refused = body_done = False
+
+    async def refuse(status: int, code: str, message: str) -> Message:
+        nonlocal refused
+        if not started:
+            await error_response(status, code, message)(scope, receive, send)
+        refused = True
+        return {"type": "http.disconnect"}
 
     async def counted_receive() -> Message:
-        nonlocal received, refused
+        nonlocal received, body_done
         if refused:
             return {"type": "http.disconnect"}
-        message = await receive()
+        if body_done:  # after the body, receive only waits for the client to leave: no deadline
+            return await receive()
+        try:
+            message = await asyncio.wait_for(receive(), timeout)
+        except asyncio.TimeoutError:
+            return await refuse(408, "request_timeout", f"no part of the request body came for {timeout:g} s")
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
+            body_done = not message.get("more_body", False)
             if received > max_bytes:
-                if not started:
-                    await error_response(413, "content_too_large",
-                                         f"the request body is over {max_bytes / 2**20:g} MB")(scope, receive, send)
-                refused = True
-                return {"type": "http.disconnect"}
+                return await refuse(413, "content_too_large", f"the request body is over {max_bytes / 2**20:g} MB")
         return message
 
     async def guarded_send(message: Message) -> None:

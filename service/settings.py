@@ -17,6 +17,7 @@ from limits import RateLimitItem, parse
 
 from hoidap.index.errors import HoidapError
 
+DEFAULT_BODY_TIMEOUT = 30.0  # seconds a request body may stall before it is answered 408
 DEFAULT_MAX_QUEUE = 32  # requests in progress past which a search is answered 503 at once
 DEFAULT_RELOAD_INTERVAL = 1.0
 DEFAULT_MAX_UPLOAD_MB = 20.0
@@ -48,12 +49,13 @@ class Settings:
     secret_key: str = field(default_factory=new_secret_key, repr=False)
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB  # per uploaded file
     max_queue: int = DEFAULT_MAX_QUEUE  # requests in progress past which searches are answered 503
+    body_timeout: float = DEFAULT_BODY_TIMEOUT  # a slow client's stalled body is not waited for longer
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
         """``HOIDAP_API_KEYS``, ``HOIDAP_API_KEYS_FILE``, ``HOIDAP_RATE_LIMIT``, ``HOIDAP_CORS_ORIGINS``,
         ``HOIDAP_RELOAD_INTERVAL``, ``HOIDAP_LOG_QUERIES``, ``HOIDAP_ADMIN_PASSWORD``, ``HOIDAP_SECRET_KEY``,
-        ``HOIDAP_MAX_UPLOAD_MB`` and ``HOIDAP_MAX_QUEUE``."""
+        ``HOIDAP_MAX_UPLOAD_MB``, ``HOIDAP_MAX_QUEUE`` and ``HOIDAP_BODY_TIMEOUT``."""
         keys = _split(env.get("HOIDAP_API_KEYS", ""))
         if key_file := env.get("HOIDAP_API_KEYS_FILE"):
             keys += _read_keys(Path(key_file))
@@ -64,7 +66,8 @@ class Settings:
                    admin_password=env.get("HOIDAP_ADMIN_PASSWORD", "").strip(),
                    secret_key=_secret_key(env.get("HOIDAP_SECRET_KEY")),
                    max_upload_mb=_positive(env.get("HOIDAP_MAX_UPLOAD_MB"), "HOIDAP_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
-                   max_queue=_positive(env.get("HOIDAP_MAX_QUEUE"), "HOIDAP_MAX_QUEUE", DEFAULT_MAX_QUEUE, int))
+                   max_queue=_positive(env.get("HOIDAP_MAX_QUEUE"), "HOIDAP_MAX_QUEUE", DEFAULT_MAX_QUEUE, int),
+                   body_timeout=_positive(env.get("HOIDAP_BODY_TIMEOUT"), "HOIDAP_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
 
 
 def _split(value: str) -> list[str]:

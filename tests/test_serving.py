@@ -12,6 +12,7 @@ import select
 import socket
 import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -169,3 +170,23 @@ def test_a_rate_limit_applies_to_the_real_client_and_cannot_be_dodged(corpus_dat
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def test_a_stalled_body_is_not_waited_for(corpus_data_dir: Path):
+    """A client that starts a body and stops sending (or trickles it) is answered 408 after
+    HOIDAP_BODY_TIMEOUT seconds without a byte, and the server goes on answering others."""
+    server, url = _serve(corpus_data_dir, {"HOIDAP_BODY_TIMEOUT": "1"})
+    try:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(f"POST /api/v1/search HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                         "Content-Length: 100\r\n\r\n{\"query\": ".encode())
+            started = time.monotonic()
+            answer = sock.recv(4096)
+            waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer, answer[:200]
+        assert 0.5 < waited < 10
+        assert "19 địa phương" in first_answers(url, QUESTION_19)[0]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
