@@ -82,8 +82,10 @@ def restore(text: str, terms: LexicalIndex) -> Restored:
     bigram ("hải_phòng") is its :meth:`~hoidap.index.lexical.LexicalIndex.held`.
     """
     spans = [(m.start(), m.end()) for m in re.finditer(r"[^\W\d_]+", text)]
+    if not spans:
+        return Restored(text, 0.0, 0)
     words = [text[a:b].lower() for a, b in spans]
-    builtin = _builtin_counts()
+    builtin = _builtin_terms()
     extra = max(1.0, QUESTION_WORD_SHARE * terms.size)
     vocabulary = terms.vocabulary
 
@@ -91,13 +93,11 @@ def restore(text: str, terms: LexicalIndex) -> Restored:
 
     def freq(term: str) -> float:
         if term not in counted:
-            counted[term] = terms.held(term) + extra * builtin.get(term, 0)
+            counted[term] = terms.held(term) + extra * (term in builtin)
         return counted[term]
 
     options = [sorted(_candidates(w, lambda form: form in builtin or form in vocabulary), key=freq,
                       reverse=True)[:MAX_CANDIDATES] for w in words]
-    if not words:
-        return Restored(text, 0.0, 0)
     chosen, margins = _decode(options, freq, terms.size * SYLLABLES_PER_PASSAGE)
     out = list(text)
     changed = 0
@@ -140,14 +140,10 @@ def _toned(vowel: str, tone: str) -> str:
 
 
 @functools.cache
-def _builtin_counts() -> dict[str, int]:
-    """The syllables and bigrams of :data:`QUESTION_WORDS`, each counted once."""
-    counts: dict[str, int] = {}
-    for phrase in QUESTION_WORDS:
-        words = phrase.split()
-        for term in words + [f"{a}_{b}" for a, b in zip(words, words[1:])]:
-            counts[term] = 1
-    return counts
+def _builtin_terms() -> frozenset[str]:
+    """The syllables and bigrams of :data:`QUESTION_WORDS`."""
+    words = [phrase.split() for phrase in QUESTION_WORDS]
+    return frozenset(t for w in words for t in [*w, *(f"{a}_{b}" for a, b in zip(w, w[1:]))])
 
 
 def _decode(options: list[list[str]], freq: Callable[[str], float], total: float) -> tuple[list[str], list[float]]:
@@ -162,7 +158,7 @@ def _decode(options: list[list[str]], freq: Callable[[str], float], total: float
             steps[p, c] = _transition(p, c, freq, total)
         return steps[p, c]
 
-    forward = [{c: math.log((freq(c) + 0.5) / total) for c in options[0]}]
+    forward = [{c: math.log(_unigram(c, freq, total)) for c in options[0]}]
     back: list[dict[str, str]] = [{}]
     for i in range(1, n):
         scores, came = {}, {}
@@ -189,5 +185,10 @@ def _decode(options: list[list[str]], freq: Callable[[str], float], total: float
 def _transition(previous: str, current: str, freq: Callable[[str], float], total: float) -> float:
     """log P(current | previous): the bigram's count smoothed towards the syllable's own frequency
     (Dirichlet, :data:`SMOOTHING`), so that a pair the collection writes beats a pair it never does."""
-    unigram = (freq(current) + 0.5) / total
-    return math.log((freq(f"{previous}_{current}") + SMOOTHING * unigram) / (freq(previous) + SMOOTHING))
+    return math.log((freq(f"{previous}_{current}") + SMOOTHING * _unigram(current, freq, total))
+                    / (freq(previous) + SMOOTHING))
+
+
+def _unigram(syllable: str, freq: Callable[[str], float], total: float) -> float:
+    """P(syllable): its count among all syllables, smoothed by a half."""
+    return (freq(syllable) + 0.5) / total

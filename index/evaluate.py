@@ -105,7 +105,7 @@ def evaluate(engine: Engine, questions: list[Question], top_k: int = RANK_DEPTH)
             restored = engine.interpret(normalize(q.text))
             restoration = {"marked": q.marked, "restored": restored.text if restored else q.text,
                            "interpreted": response.interpreted_query}
-        yield {**restoration,"id": q.id, "question": q.text, "gold": list(q.answers), "gold_document": q.document_id,
+        yield {**restoration, "id": q.id, "question": q.text, "gold": list(q.answers), "gold_document": q.document_id,
                "answered": best.text if best else None,
                "answered_document": best.document_id if best else None,
                "span": best.span.text if best and best.span else None,

@@ -404,8 +404,8 @@ class Engine:
                                   score=float(passage[i]), text=p.text, start=p.start, end=p.end,
                                   highlights=highlights, page=p.page, section=p.section))
         took = (time.perf_counter() - c.started) * 1000
-        return SearchResponse(query=c.query, interpreted_query=c.interpreted, answered=answered, min_confidence=threshold, answers=answers,
-                              results=results, took_ms=round(took, 2))
+        return SearchResponse(query=c.query, interpreted_query=c.interpreted, answered=answered,
+                              min_confidence=threshold, answers=answers, results=results, took_ms=round(took, 2))
 
 
 def _check_model(store: Store, model: str) -> None:

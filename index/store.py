@@ -218,13 +218,13 @@ class IndexWriter:
         _sync(self.tmp)  # on disk before anything points at it: a power cut cannot leave a half-written build live
         final = self.tmp.with_name(self.name)
         self.tmp.rename(final)
-        _sync_folder(final.parent)
+        _fsync(final.parent)
         current = self.data_dir / "current"
         previous = current.resolve() if current.is_symlink() else None
         link = self.data_dir / f".current-{self.name}"
         link.symlink_to(Path("builds") / self.name)
         os.replace(link, current)
-        _sync_folder(self.data_dir)
+        _fsync(self.data_dir)
         for old in final.parent.iterdir():  # no build a process still reads is removed (_unread)
             if old.name != final.name and old.resolve() != previous and not old.name.startswith(".tmp-") \
                     and _unread(old):
@@ -277,22 +277,15 @@ def _shown(row: sqlite3.Row) -> ShownPassage:
 
 
 def _sync(folder: Path) -> None:
-    """fsync every file under ``folder``, then the folders themselves."""
+    """fsync every file and folder under ``folder``, then ``folder`` itself."""
     for path in sorted(folder.rglob("*"), reverse=True):  # files before the folders holding them
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        else:
-            _sync_folder(path)
-    _sync_folder(folder)
+        _fsync(path)
+    _fsync(folder)
 
 
-def _sync_folder(folder: Path) -> None:
-    """fsync a folder: its entries (a rename, a new link) are then on disk too."""
-    fd = os.open(folder, os.O_RDONLY)
+def _fsync(path: Path) -> None:
+    """fsync a file, or a folder (its entries, such as a rename or a new link, are then on disk too)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

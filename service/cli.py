@@ -68,8 +68,10 @@ Backend = Annotated[str | None, typer.Option("--backend", envvar="HOIDAP_BACKEND
 
 
 def _check_reader(value: str | None) -> str | None:
-    if value is not None and value not in ("on", "off", "rerank"):
-        raise typer.BadParameter(f"{value!r} is not on, off or rerank")
+    from hoidap.index.reader import SETTINGS
+
+    if value is not None and value not in SETTINGS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(SETTINGS)}")
     return value
 
 

@@ -1,10 +1,11 @@
 """Serving the newest build without a restart and without a failed request.
 
 A build commits by pointing ``data_dir/current`` at a new folder. The next request notices the change
-(and a poller, when none comes), opens the new build off the event loop with the model already in memory,
-answers one question with it, and only then swaps ``app.state.engine`` in one assignment. A request holds the engine it started with,
-so it finishes on the old build, which the builder keeps on disk for one more cycle. A build that
-cannot be opened is logged and the old one keeps answering.
+(and a poller, when none comes), opens the new build off the event loop with the model already in
+memory, answers one question with it, and only then swaps ``app.state.engine`` in one assignment. A
+request holds the engine it started with, so it finishes on the old build, which stays on disk while
+any process reads it (``hoidap.index.store``). A build that cannot be opened is logged and the old one
+keeps answering.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Reloader:
         """Open the live build and serve it; on failure the engine in service, if any, stays. ``only_if_new``:
         not if another thread loaded this very build while this one waited."""
         with self._reload_lock:
-            if only_if_new and self._target() == self._seen:
+            if only_if_new and self.is_current():
                 return self.state.engine
             self._seen = self._target()
             try:

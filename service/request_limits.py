@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from limits import RateLimitItem
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import error_response
@@ -48,8 +49,7 @@ class RequestLimits:
         path = scope["path"]
         max_bytes = self.body_limits.get(path, MAX_BODY_BYTES)
         if _declared_length(scope) > max_bytes:  # refused before reading a byte of it
-            response = error_response(413, "content_too_large", f"the request body is over {max_bytes / 2**20:g} MB")
-            await response(scope, receive, send)
+            await _too_large(max_bytes)(scope, receive, send)
             return
         if self.rate is not None and path not in UNLIMITED_PATHS and not path.startswith(UNLIMITED_PREFIXES):
             client = self._client(scope)
@@ -84,10 +84,10 @@ async def _with_body_limit(app: ASGIApp, scope: Scope, receive: Receive, send: S
     received = 0
     started = refused = body_done = False
 
-    async def refuse(status: int, code: str, message: str) -> Message:
+    async def refuse(response: Response) -> Message:
         nonlocal refused
         if not started:
-            await error_response(status, code, message)(scope, receive, send)
+            await response(scope, receive, send)
         refused = True
         return {"type": "http.disconnect"}
 
@@ -100,12 +100,13 @@ async def _with_body_limit(app: ASGIApp, scope: Scope, receive: Receive, send: S
         try:
             message = await asyncio.wait_for(receive(), timeout)
         except asyncio.TimeoutError:
-            return await refuse(408, "request_timeout", f"no part of the request body came for {timeout:g} s")
+            return await refuse(error_response(408, "request_timeout",
+                                               f"no part of the request body came for {timeout:g} s"))
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             body_done = not message.get("more_body", False)
             if received > max_bytes:
-                return await refuse(413, "content_too_large", f"the request body is over {max_bytes / 2**20:g} MB")
+                return await refuse(_too_large(max_bytes))
         return message
 
     async def guarded_send(message: Message) -> None:
@@ -120,6 +121,10 @@ async def _with_body_limit(app: ASGIApp, scope: Scope, receive: Receive, send: S
     except Exception:
         if not refused:
             raise
+
+
+def _too_large(max_bytes: int) -> Response:
+    return error_response(413, "content_too_large", f"the request body is over {max_bytes / 2**20:g} MB")
 
 
 def _declared_length(scope: Scope) -> int:

@@ -104,7 +104,11 @@ def sign_out(request: Request, response: Response, session: Session) -> None:
     """End ``session`` for every worker, and delete its cookie from this browser."""
     now = time.time()
     try:
-        with contextlib.closing(_ended(request)) as db, db:
+        path = _ended_path(request)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as db, db:
+            db.execute("PRAGMA journal_mode=WAL")  # workers read it while one writes
+            db.execute("CREATE TABLE IF NOT EXISTS ended (id TEXT PRIMARY KEY, until REAL NOT NULL)")
             db.execute("DELETE FROM ended WHERE until < ?", (now,))
             db.execute("INSERT OR REPLACE INTO ended VALUES (?, ?)", (session.id, now + MAX_AGE))
     except (sqlite3.Error, OSError) as exc:  # the cookie still goes; a replayed copy would work until it expires
@@ -113,20 +117,17 @@ def sign_out(request: Request, response: Response, session: Session) -> None:
                            secure=request.url.scheme == "https")
 
 
-def _ended(request: Request) -> sqlite3.Connection:
-    """The data dir's record of ended sessions (WAL: workers read it while one writes)."""
-    path = Path(request.app.state.data_dir) / ENDED
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=5)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("CREATE TABLE IF NOT EXISTS ended (id TEXT PRIMARY KEY, until REAL NOT NULL)")
-    return db
+def _ended_path(request: Request) -> Path:
+    """The data dir's record of ended sessions, written by :func:`sign_out`."""
+    return Path(request.app.state.data_dir) / ENDED
 
 
 def _was_ended(request: Request, session: Session) -> bool:
-    if not (Path(request.app.state.data_dir) / ENDED).exists():
+    """Read only: a session nobody has ended leaves no record to look in."""
+    path = _ended_path(request)
+    if not path.exists():
         return False
-    with contextlib.closing(_ended(request)) as db:
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as db:
         return db.execute("SELECT 1 FROM ended WHERE id = ?", (session.id,)).fetchone() is not None
 
 
