@@ -2,15 +2,28 @@
 
 
 class HoidapError(Exception):
-    """Base class; the command line prints the message on one line and exits 1, the API maps it to JSON."""
+    """Base class; the command line prints the message on one line and exits 1, the API maps it to JSON.
+
+    ``vi`` says it in Vietnamese for the pages staff read (the class's :attr:`VI` unless given)."""
+
+    VI: str | None = None
+
+    def __init__(self, message: str, vi: str | None = None) -> None:
+        super().__init__(message)
+        self.vi = vi or self.VI
 
 
 class NoIndexError(HoidapError):
     """No built index in the data directory yet."""
 
+    VI = "Chưa có chỉ mục để tìm kiếm: người quản trị hãy lập chỉ mục tài liệu (hoidap index <thư mục tài liệu>)."
+
 
 class CorruptIndexError(HoidapError):
     """The index files exist but cannot be read (truncated, wrong version, foreign files)."""
+
+    VI = ("Chỉ mục bị hỏng hoặc do một phiên bản khác tạo ra: người quản trị hãy lập chỉ mục lại "
+          "(hoidap index <thư mục tài liệu>).")
 
 
 class ModelMismatchError(HoidapError):

@@ -96,7 +96,7 @@ def answer_rank(answers: list[tuple[str, str]], gold: str, gold_texts: tuple[str
 def evaluate(engine: Engine, questions: list[Question], top_k: int = RANK_DEPTH) -> Iterator[dict]:
     """One report row per question, in order; ranks are None where the gold was not found."""
     for q in questions:
-        response = engine.search(q.text, top_k=max(top_k, RANK_DEPTH))
+        response = engine.search(q.text, top_k=max(top_k, RANK_DEPTH), answers_k=max(top_k, RANK_DEPTH))
         doc_rank = document_rank([r.document_id for r in response.results], q.document_id)
         ans_rank = answer_rank([(a.document_id, a.text) for a in response.answers], q.document_id, q.answers)
         best = response.answers[0] if response.answers else None

@@ -24,12 +24,14 @@ from .formats import SUPPORTED_SUFFIXES
 from .lexical import FOLDED, lexical_terms
 from .question import Expected
 from .reader import Reading
-from .results import Answer, AnswerSpan, Highlight, Result, SearchResponse
+from .results import Answer, AnswerSpan, Highlight, Result, SearchResponse, document_url
 from .store import ShownPassage, Store
 from .text import normalize
 
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 50
+MAX_OFFSET = 1000  # paging goes as deep as the candidate pool (at most 2 * POOL passages) and no deeper
+ANSWERS = 5  # answer sentences a search returns unless asked for another number
 POOL = 50  # passages each retriever brings to the candidate pool
 ANSWER_POOL = 10  # answers are the best sentences of this many best passages, whatever top_k: the best answer
 # must not change with how many passages are shown (at top_k 1 it did for 4% of XQuAD-vi's questions)
@@ -103,7 +105,9 @@ class Filters:
         """Filters from user input (formats like ".PDF" or "pdf"); None when nothing restricts the search."""
         asked = {f.strip().lower().lstrip(".") for f in formats if f.strip()}
         if unknown := asked - FORMATS:
-            raise QueryError(f"unknown format {', '.join(sorted(unknown))}: choose among {', '.join(sorted(FORMATS))}")
+            known = ', '.join(sorted(FORMATS))
+            raise QueryError(f"unknown format {', '.join(sorted(unknown))}: choose among {known}",
+                             f"Không có định dạng {', '.join(sorted(unknown))}: hãy chọn một trong {known}.")
         made = cls(source_prefix or None, tuple(sorted(asked)), _seconds(modified_after), _seconds(modified_before))
         return made if made != cls() else None
 
@@ -115,7 +119,8 @@ def _seconds(moment: datetime | None) -> float | None:
     try:
         return moment.timestamp()
     except (ValueError, OverflowError, OSError) as exc:
-        raise QueryError(f"the date {moment.isoformat()} is out of range") from exc
+        raise QueryError(f"the date {moment.isoformat()} is out of range",
+                         f"Ngày {moment:%d/%m/%Y} nằm ngoài khoảng có thể lọc.") from exc
 
 
 @dataclass
@@ -152,9 +157,10 @@ def check_query(query: str) -> str:
     """The question as it will be searched; empty or over-long questions are refused, not guessed at."""
     text = normalize(query)
     if not text:
-        raise QueryError("the question is empty")
+        raise QueryError("the question is empty", "Hãy nhập một câu hỏi.")
     if len(query) > MAX_QUERY_CHARS:
-        raise QueryError(f"the question is too long ({len(query)} characters, at most {MAX_QUERY_CHARS})")
+        raise QueryError(f"the question is too long ({len(query)} characters, at most {MAX_QUERY_CHARS})",
+                         f"Câu hỏi quá dài ({len(query)} ký tự, tối đa {MAX_QUERY_CHARS}): hãy hỏi ngắn gọn hơn.")
     return text
 
 
@@ -196,15 +202,22 @@ class Engine:
         return cls(store, Embedder(chosen, cache_dir, backend, reader))
 
     def search(self, query: str, top_k: int = 5, filters: Filters | None = None,
-               min_confidence: float | None = None, restore: bool = True) -> SearchResponse:
-        """Answer ``query`` with up to ``top_k`` passages and the best answer sentences; ``answered`` says
-        whether the best reaches ``min_confidence`` (default: the engine's, ``HOIDAP_MIN_CONFIDENCE``).
-        ``restore``: read a question typed without diacritics with them put back (:meth:`interpret`)."""
+               min_confidence: float | None = None, restore: bool = True, offset: int = 0,
+               answers_k: int = ANSWERS) -> SearchResponse:
+        """Answer ``query`` with up to ``top_k`` passages from rank ``offset`` (a page) and the best ``answers_k``
+        answer sentences; ``answered`` says whether the best reaches ``min_confidence`` (default: the engine's,
+        ``HOIDAP_MIN_CONFIDENCE``). ``restore``: read a question typed without diacritics with them put back
+        (:meth:`interpret`)."""
         if not 1 <= top_k <= MAX_TOP_K:
             raise QueryError(f"top_k must be between 1 and {MAX_TOP_K}")
+        if not 1 <= answers_k <= MAX_TOP_K:
+            raise QueryError(f"answers_k must be between 1 and {MAX_TOP_K}")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise QueryError(f"offset must be between 0 and {MAX_OFFSET}")
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise QueryError("min_confidence must be between 0 and 1")
-        return self.rank(self.candidates(query, filters, restore), top_k, min_confidence=min_confidence)
+        return self.rank(self.candidates(query, filters, restore), top_k, min_confidence=min_confidence,
+                         offset=offset, answers_k=answers_k)
 
     def interpret(self, text: str) -> diacritics.Restored | None:
         """Normalized ``text`` with the diacritics it was typed without (:func:`hoidap.index.diacritics.restore`),
@@ -282,9 +295,12 @@ class Engine:
         )
 
     def rank(self, c: Candidates, top_k: int, weights: Weights | None = None, answer_pool: int = ANSWER_POOL,
-             min_confidence: float | None = None) -> SearchResponse:
+             min_confidence: float | None = None, offset: int = 0, answers_k: int | None = None) -> SearchResponse:
         """Fuse the signals: passages by their own and their best sentence's scores, then the sentences of the
-        best ``answer_pool`` passages (whatever ``top_k``) as answers, each with its confidence."""
+        best ``answer_pool`` passages (whatever ``top_k``) as answers, each with its confidence.
+
+        ``top_k`` passages are returned from rank ``offset``, and ``answers_k`` answers (default ``top_k``)."""
+        answers_k = top_k if answers_k is None else answers_k
         w = weights or self.weights
         w = w.for_plain_question() if c.plain else w
         own = w.sentence_dense * _minmax(c.sentence_dense) + w.sentence_lexical * _share_of_max(c.sentence_lexical)
@@ -301,11 +317,11 @@ class Engine:
         # The kind evidence needs each passage's stored answer cues. Beyond the shown passages, one of the pool is
         # read (in the same query) only if a sentence of it could reach the answers with the largest evidence: the
         # k-th best score of the shown passages' sentences without any evidence bounds what the answers need.
-        shown = by_score[:max(top_k, FETCHED)]
+        shown = by_score[:max(answers_k, FETCHED)]
         known = np.isin(c.sentence_passage[pool], shown)
         wanted = shown
         if not known.all():
-            k = max(top_k, 2, READ if w.reader and self.embedder.reader else 0)  # the margin is over the second
+            k = max(answers_k, 2, READ if w.reader and self.embedder.reader else 0)  # the margin is over the second
             floor = np.partition(sentence[pool[known]], -k)[-k] if known.sum() >= k else -np.inf
             lift = w.sentence_kind * (0.0 if c.expected.kind is None else MAX_EVIDENCE if c.expected.unit else 1.0)
             known |= sentence[pool] + lift >= floor
@@ -318,17 +334,21 @@ class Engine:
         close = ranked.size > 1 and sentence[pool[ranked[0]]] - sentence[pool[ranked[1]]] < w.reader_margin
         readings = self._read(c, passages, pool, ranked, sentence, w.reader) \
             if w.reader and close and not c.interpreted else {}
-        ranked = ranked[:top_k]
+        ranked = ranked[:answers_k]
         answers = pool[ranked]
         c.features = confidence.features(c, answers, sentence, pool, evidence[ranked])
         sure = confidence.probability(c.features)
         threshold = self.min_confidence if min_confidence is None else min_confidence
         if not readings and answers.size and sure[0] >= threshold:  # only an answer given gets its phrase
             readings = self._read(c, passages, pool, ranked[:1], sentence, 0.0)
-        order = by_score[:top_k]
-        if answers.size and c.sentence_passage[answers[0]] not in order:  # the best answer's passage is shown
-            order = np.append(order[:-1], c.sentence_passage[answers[0]])
-        return self._response(c, order, answers, sure, threshold, passages, passage, sentence, readings)
+        order = by_score
+        if answers.size:  # the best answer's passage is on the first page, the others move down one
+            at = int(np.flatnonzero(by_score == c.sentence_passage[answers[0]])[0])
+            if at >= top_k:
+                order = np.insert(np.delete(by_score, at), top_k - 1, by_score[at])
+        order = order[offset:offset + top_k]
+        passages |= self._shown(c, c.passage_ids[order].tolist())
+        return self._response(c, order, answers, sure, threshold, passages, passage, sentence, readings, offset)
 
     def _read(self, c: Candidates, passages: dict[int, ShownPassage], pool: np.ndarray, ranked: np.ndarray,
               sentence: np.ndarray, weight: float) -> dict[int, Reading]:
@@ -369,7 +389,7 @@ class Engine:
 
     def _response(self, c: Candidates, order: np.ndarray, ranked: np.ndarray, sure: np.ndarray, threshold: float,
                   passages: dict[int, ShownPassage], passage: np.ndarray, sentence: np.ndarray,
-                  readings: dict[int, Reading]) -> SearchResponse:
+                  readings: dict[int, Reading], offset: int) -> SearchResponse:
         """Answers best first with their confidence; each shown passage marks the answers in it worth showing
         (confidence at least ``threshold``), and the best answer when the response counts as answered."""
         passage_of: list[int] = c.sentence_passage.tolist()
@@ -387,7 +407,7 @@ class Engine:
             answers.append(Answer(text=text, score=float(sentence[j]), confidence=round(p_sure, 4),
                                   document_id=p.document_id, title=p.title, source=p.source, passage_id=p.id,
                                   sentence_id=s.id, start=s.start, end=s.end, page=s.page, section=s.section,
-                                  span=span))
+                                  span=span, url=document_url(p.document_id, [s.id], s.id)))
             if p_sure >= threshold:
                 marked.setdefault(passage_of[j], []).append((j, float(sentence[j]), round(p_sure, 4)))
         answered = bool(answers) and answers[0].confidence >= threshold
@@ -398,14 +418,18 @@ class Engine:
             highlights = []
             for j, score, p_sure in sorted(marked.get(i, ())):
                 s = p.sentences[sentence_ids[j]]
-                highlights.append(Highlight(start=s.start - p.start, end=s.end - p.start, score=score,
-                                            confidence=p_sure, best=j == best))
+                highlights.append(Highlight(start=s.start - p.start, end=s.end - p.start, sentence_id=s.id,
+                                            score=score, confidence=p_sure, best=j == best))
+            ids = [h.sentence_id for h in highlights]
+            at = max(highlights, key=lambda h: h.score).sentence_id if highlights else min(p.sentences, default=None)
             results.append(Result(document_id=p.document_id, title=p.title, source=p.source, passage_id=p.id,
                                   score=float(passage[i]), text=p.text, start=p.start, end=p.end,
-                                  highlights=highlights, page=p.page, section=p.section))
+                                  highlights=highlights, page=p.page, section=p.section,
+                                  url=document_url(p.document_id, ids, at)))
         took = (time.perf_counter() - c.started) * 1000
         return SearchResponse(query=c.query, interpreted_query=c.interpreted, answered=answered,
-                              min_confidence=threshold, answers=answers, results=results, took_ms=round(took, 2))
+                              min_confidence=threshold, answers=answers, results=results, offset=offset,
+                              total=len(passage_ids), took_ms=round(took, 2))
 
 
 def _check_model(store: Store, model: str) -> None:

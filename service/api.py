@@ -7,20 +7,21 @@ load balancers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, AliasChoices, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, Field, ValidationError
 
 from hoidap.index.errors import NoIndexError
 from hoidap.index.results import SearchResponse
-from hoidap.index.search import MAX_QUERY_CHARS, MAX_TOP_K, Engine, Filters
+from hoidap.index.search import ANSWERS, MAX_OFFSET, MAX_QUERY_CHARS, MAX_TOP_K, Engine, Filters
 
 from .security import bearer, read_access
 
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(read_ac
 health_router = APIRouter(prefix="/api/v1", tags=["api"])
 
 Model = TypeVar("Model", bound=BaseModel)
-MAX_OFFSET = 2**63 - 1  # SQLite integers are 64-bit: a larger offset would be a 500, not an empty page
+MAX_DOCUMENT_OFFSET = 2**63 - 1  # SQLite integers are 64-bit: a larger offset would be a 500, not an empty page
 EXAMPLE_QUESTION = "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với bao nhiêu địa phương?"
 
 
@@ -44,30 +45,57 @@ EXACT = ("search the question as typed: a question typed without diacritics is o
          "restored when the collection reads them clearly (`interpreted_query`)")
 
 
+def _listed(value: Any) -> Any:
+    """``"pdf"`` as ``["pdf"]``: one format may be given as a string, as in the query string."""
+    return [value] if isinstance(value, str) else value
+
+
+DEPRECATED = "; the name `{}` is still accepted until version 2"
+OFFSET = "the rank of the first passage returned, from 0: the next page is offset + top_k"
+ANSWERS_K = "how many answer sentences to return (whatever top_k)"
+
+
 class SearchRequest(BaseModel):
+    """The question and its options; the filters have the names of ``GET /search``'s parameters."""
+
     query: Question = Field(max_length=MAX_QUERY_CHARS, description="the question, in Vietnamese",
                             examples=[EXAMPLE_QUESTION, "Vốn FDI thu hút giai đoạn 2010 - 2015 là bao nhiêu?"])
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many passages to return")
-    # each filter also answers to its name in the query string of GET /search ("source", "format", ...)
-    source_prefix: str | None = Field(None, max_length=1000, description="only documents whose source starts so "
-                                      "(a folder); also `source`", examples=["corpus/"],
-                                      validation_alias=AliasChoices("source_prefix", "source"))
-    formats: list[str] = Field([], max_length=10, description="only these formats (txt, md, html, htm, docx, pdf); "
-                               "also `format`", examples=[["pdf", "docx"]],
-                               validation_alias=AliasChoices("formats", "format"))
-    modified_after: datetime | None = Field(None, description="only documents modified at or after this time; "
-                                            "also `since`", validation_alias=AliasChoices("modified_after", "since"))
-    modified_before: datetime | None = Field(None, description="only documents modified at or before this time; "
-                                             "also `until`", validation_alias=AliasChoices("modified_before", "until"))
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many passages to return (a page)")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description=OFFSET)
+    answers_k: int = Field(ANSWERS, ge=1, le=MAX_TOP_K, description=ANSWERS_K)
+    source: str | None = Field(None, max_length=1000, description="only documents whose source starts so (a folder)"
+                               + DEPRECATED.format("source_prefix"), examples=["corpus/"],
+                               validation_alias=AliasChoices("source", "source_prefix"))
+    format: Annotated[list[str], BeforeValidator(_listed)] = Field(
+        [], max_length=10, description="only these formats (txt, md, html, htm, docx, pdf)"
+        + DEPRECATED.format("formats"), examples=[["pdf", "docx"]], validation_alias=AliasChoices("format", "formats"))
+    since: datetime | None = Field(None, description="only documents modified at or after this time (ISO 8601)"
+                                   + DEPRECATED.format("modified_after"), examples=["2020-01-01"],
+                                   validation_alias=AliasChoices("since", "modified_after"))
+    until: datetime | None = Field(None, description="only documents modified at or before this time (ISO 8601)"
+                                   + DEPRECATED.format("modified_before"),
+                                   validation_alias=AliasChoices("until", "modified_before"))
     min_confidence: float | None = Field(None, ge=0.0, le=1.0, description="the confidence the best answer needs for "
                                          "`answered` (default: the server's HOIDAP_MIN_CONFIDENCE)")
     exact: bool = Field(False, description=EXACT)
 
-    def filters(self) -> Filters | None:
-        return Filters.of(self.source_prefix, self.formats, self.modified_after, self.modified_before)
+    def options(self) -> dict[str, Any]:
+        """What :meth:`Engine.search` takes besides the question (filters checked: an unknown format is a 422)."""
+        return {"top_k": self.top_k, "offset": self.offset, "answers_k": self.answers_k,
+                "filters": Filters.of(self.source, self.format, self.since, self.until),
+                "min_confidence": self.min_confidence, "restore": not self.exact}
 
     # a field it does not know is a mistake to report (a misspelt filter would search everything)
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"query": EXAMPLE_QUESTION, "top_k": 5}]}}
+
+
+def iso(seconds: float | None) -> str | None:
+    """Unix seconds as ISO 8601 in UTC, the one time format of the API."""
+    return None if seconds is None else datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+
+
+Modified = Annotated[str | None, BeforeValidator(lambda v: iso(v) if isinstance(v, (int, float)) else v),
+                     Field(description="when the file was last modified (ISO 8601, UTC), where known")]
 
 
 class DocumentSummary(BaseModel):
@@ -76,6 +104,8 @@ class DocumentSummary(BaseModel):
     source: str
     format: str
     passages: int
+    modified: Modified = None
+    indexed_at: str = Field(description="when it was indexed (ISO 8601, UTC)")
 
 
 class DocumentList(BaseModel):
@@ -92,8 +122,8 @@ class DocumentDetail(BaseModel):
     format: str
     text: str
     content_hash: str
-    modified: float | None
-    indexed_at: str
+    modified: Modified
+    indexed_at: str = Field(description="when it was indexed (ISO 8601, UTC)")
     passages: int
 
 
@@ -168,8 +198,7 @@ async def search(request: Request, body: SearchRequest) -> Response:
     """Answer a question: ranked answer sentences (best first, each with its confidence), the passages they come
     from, and `answered`: false when the documents do not answer (then hand over to a person)."""
     request.state.query = body.query  # for the access log, if HOIDAP_LOG_QUERIES allows
-    return as_json(await run_search(request, engine_of(request), body.query, body.top_k, body.filters(),
-                                    body.min_confidence, not body.exact))
+    return as_json(await run_search(request, engine_of(request), body.query, body.options()))
 
 
 router.add_api_route("/search", search, methods=["POST"], response_model=SearchResponse, responses=ERRORS,
@@ -181,19 +210,22 @@ async def search_get(
     request: Request,
     q: Annotated[Question, Query(max_length=MAX_QUERY_CHARS, description="the question",
                                  examples=[EXAMPLE_QUESTION])],
-    top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
+    top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K, description="how many passages to return (a page)")] = 5,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=OFFSET)] = 0,
+    answers_k: Annotated[int, Query(ge=1, le=MAX_TOP_K, description=ANSWERS_K)] = ANSWERS,
     source: Annotated[str | None, Query(max_length=1000, description="only documents whose source starts so")] = None,
-    format: Annotated[list[str] | None, Query(max_length=10, description="only these formats")] = None,
-    since: Annotated[datetime | None, Query(description="only documents modified at or after")] = None,
-    until: Annotated[datetime | None, Query(description="only documents modified at or before")] = None,
+    format: Annotated[list[str] | None, Query(max_length=10, description="only these formats (repeatable)")] = None,
+    since: Annotated[datetime | None, Query(description="only documents modified at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="only documents modified at or before (ISO 8601)")] = None,
     min_confidence: Annotated[float | None, Query(ge=0.0, le=1.0, description="the confidence the best answer "
                                                   "needs for `answered` (default: the server's)")] = None,
     exact: Annotated[bool, Query(description=EXACT)] = False,
 ) -> Response:
     """The same as ``POST /search``, for simple clients."""
     request.state.query = q
-    filters = Filters.of(source, format or (), since, until)
-    return as_json(await run_search(request, engine_of(request), q, top_k, filters, min_confidence, not exact))
+    body = SearchRequest(query=q, top_k=top_k, offset=offset, answers_k=answers_k, source=source, format=format or [],
+                         since=since, until=until, min_confidence=min_confidence, exact=exact)
+    return as_json(await run_search(request, engine_of(request), q, body.options()))
 
 
 class Overloaded(HTTPException):
@@ -205,10 +237,9 @@ class Overloaded(HTTPException):
                          {"Retry-After": "1"})
 
 
-async def run_search(request: Request, engine: Engine, query: str, top_k: int, filters: Filters | None,
-                     min_confidence: float | None = None, restore: bool = True) -> SearchResponse:
-    """``engine.search`` here on the event loop when this is the only request in the process, else on
-    the search threads (:func:`search_threads`).
+async def run_search(request: Request, engine: Engine, query: str, options: dict[str, Any]) -> SearchResponse:
+    """``engine.search(query, **options)`` here on the event loop when this is the only request in the process,
+    else on the search threads (:func:`search_threads`).
 
     Alone, handing the search to a thread and back costs two thread wake-ups, about 0.4 ms of an 8 ms
     search on 2 cores, for nothing: no other request is waiting. With others in progress, the
@@ -219,11 +250,10 @@ async def run_search(request: Request, engine: Engine, query: str, top_k: int, f
     waiting = request.app.state.metrics.in_progress
     if waiting > request.app.state.settings.max_queue:
         raise Overloaded(waiting)
+    search = functools.partial(engine.search, query, **options)
     if waiting <= 1:
-        return engine.search(query, top_k, filters, min_confidence, restore)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(request.app.state.search_threads, engine.search, query, top_k, filters,
-                                      min_confidence, restore)
+        return search()
+    return await asyncio.get_running_loop().run_in_executor(request.app.state.search_threads, search)
 
 
 def search_threads() -> ThreadPoolExecutor:
@@ -243,7 +273,7 @@ def as_json(response: SearchResponse) -> Response:
 
 
 @router.get("/documents", response_model=DocumentList, responses=ERRORS)
-def documents(request: Request, offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+def documents(request: Request, offset: Annotated[int, Query(ge=0, le=MAX_DOCUMENT_OFFSET)] = 0,
               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> DocumentList:
     """The indexed documents, a page at a time."""
     engine = engine_of(request)

@@ -184,6 +184,7 @@ def remove(
 def ask(
     question: Annotated[str, typer.Argument(help="the question, in Vietnamese")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50, help="passages to return")] = 5,
+    answers: Annotated[int, typer.Option("--answers", min=1, max=50, help="answer sentences to return")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON structure")] = False,
     source: Annotated[str | None, typer.Option(help="only documents whose source starts with this (a folder)")] = None,
     formats: Annotated[list[str] | None, typer.Option("--format", help="only this format (txt, md, html, docx, pdf); repeatable")] = None,
@@ -213,18 +214,17 @@ def ask(
         if server:
             from . import client
 
-            body = {"query": question, "top_k": top_k, "source_prefix": source, "formats": formats or [],
-                    "modified_after": since.isoformat() if since else None,
-                    "modified_before": until.isoformat() if until else None, "min_confidence": min_confidence,
-                    "exact": exact}
+            body = {"query": question, "top_k": top_k, "answers_k": answers, "source": source, "format": formats or [],
+                    "since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
+                    "min_confidence": min_confidence, "exact": exact}
             response = client.response(server, client.search(server, body, api_key))
         else:
             from hoidap.index.search import Engine, Filters, check_query
 
             check_query(question)
             filters = Filters.of(source, formats or (), since, until)
-            response = Engine.open(data_dir, model, backend=backend, reader=reader).search(question, top_k, filters,
-                                                                            min_confidence, not exact)
+            response = Engine.open(data_dir, model, backend=backend, reader=reader).search(
+                question, top_k, filters, min_confidence, not exact, answers_k=answers)
     except QueryError as exc:
         raise typer.BadParameter(str(exc), param_hint="QUESTION") from exc
     if as_json:
@@ -460,6 +460,20 @@ def serve(
     uvicorn.run("hoidap.service.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", log_config=log_config, access_log=False, proxy_headers=bool(trusted),
                 forwarded_allow_ips=trusted or None)
+
+
+@app.command("mcp")
+def mcp_cmd(data_dir: DataDir = Path("data"), model: Model = None, backend: Backend = None,
+            reader: ReaderOption = None) -> None:
+    """Serve the search to an AI assistant as MCP tools (search, get_document) on stdin and stdout.
+
+    Start it from the assistant's MCP settings; `hoidap serve` offers the same tools at /mcp over HTTP."""
+    from hoidap.index.search import Engine
+
+    from .mcp_server import build_server
+
+    engine = Engine.open(data_dir, model, backend=backend, reader=reader)  # no index: one line, exit 1
+    build_server(lambda: engine).run("stdio")
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ def test_index_then_ask_json(tmp_path):
     response = json.loads(ask.stdout)
     assert "19 địa phương" in response["answers"][0]["text"]
     assert set(response) == {"query", "interpreted_query", "answered", "min_confidence", "answers", "results",
-                            "took_ms"}
+                            "offset", "total", "took_ms"}
     assert response["answered"] is True
     assert set(response["answers"][0]) >= {"text", "score", "confidence", "document_id", "title", "source",
                                            "passage_id", "start", "end"}
