@@ -11,8 +11,9 @@ import functools
 import re
 import unicodedata
 
-NORMALIZATION_VERSION: int = 1
-"""Stored in index metadata: bump whenever the output of `normalize` (or `fold`) changes."""
+NORMALIZATION_VERSION: int = 2
+"""Stored in index metadata: bump whenever the output of `normalize` (or `fold`) or the cutting of documents
+into passages changes (2: headings are no passages), so that the next build embeds every document again."""
 
 _TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"  # grave, acute, tilde, hook above, dot below
 
@@ -99,6 +100,11 @@ def folded_syllables(text: str) -> str:
 def syllables(text: str) -> list[str]:
     """The syllables and numbers of text as it is (see :func:`tokens`), with no normalization."""
     return _TOKEN.findall(text)
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Where the syllables and numbers of ``text`` (:func:`syllables`) stand, as ``(start, end)``."""
+    return [m.span() for m in _TOKEN.finditer(text)]
 
 
 def _drop_invisible(text: str) -> str:

@@ -27,12 +27,17 @@ def error_response(status: int, code: str, message: str, headers: Mapping[str, s
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
+def phrase(status: int) -> str:
+    """``404`` → ``Not Found``; "" for a status HTTP does not name."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
 def status_code_name(status: int) -> str:
     """``404`` → ``not_found``: a stable, readable code for plain HTTP errors."""
-    try:
-        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
-    except ValueError:
-        return "http_error"
+    return phrase(status).lower().replace(" ", "_").replace("-", "_") or "http_error"
 
 
 def is_api(request: Request) -> bool:
@@ -58,13 +63,14 @@ def add_error_handlers(app: FastAPI) -> None:
             message = f"{where}: {first.get('msg', 'invalid request')}".lstrip(": ")
         if is_api(request):
             return error_response(422, "invalid_request", message)
-        return pages.error_page(request, 422, f"Địa chỉ có tham số không hợp lệ ({message}).")
+        return pages.error_page(request, 422, f"Địa chỉ có tham số không hợp lệ: {where or 'nội dung gửi'}.")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if is_api(request) or exc.status_code == 405:
             return error_response(exc.status_code, status_code_name(exc.status_code), str(exc.detail), exc.headers)
-        return pages.error_page(request, exc.status_code, str(exc.detail))
+        # Starlette's own details ("Not Found") are English: the page's heading already says it in Vietnamese
+        return pages.error_page(request, exc.status_code, "" if exc.detail == phrase(exc.status_code) else str(exc.detail))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

@@ -6,20 +6,26 @@ marked and unmarked segments so the templates never build HTML from strings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 import jinja2
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BeforeValidator
 
-from hoidap.index.errors import QueryError
+from hoidap.index.errors import NoIndexError, QueryError
+from hoidap.index.question import Expected
 from hoidap.index.results import Highlight, SearchResponse
-from hoidap.index.search import MAX_TOP_K, Filters
+from hoidap.index.search import FORMATS, MAX_OFFSET, Filters
 from hoidap.index.sentences import paragraphs
 from hoidap.index.store import ShownSentence
+from hoidap.index.text import fold_normalized, normalize, syllables, word_spans
 
 from .api import Overloaded, Question, run_search
 
@@ -28,110 +34,215 @@ templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoade
 router = APIRouter(include_in_schema=False)
 
 
+def day(moment: str | float | None) -> str:
+    """A stored time (ISO 8601 text or Unix seconds) as a Vietnamese date, 01/12/2026; "–" when unknown."""
+    if moment is None or moment == "":
+        return "–"
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else datetime.fromtimestamp(moment, timezone.utc)
+    return f"{when:%d/%m/%Y}"
+
+
+templates.env.filters["day"] = day
+PAGE_SIZE = 10  # passages a results page shows
+
+
+@dataclass(frozen=True)
+class SearchForm:
+    """What the search form asked, kept through every link of the results: paging, documents and back."""
+
+    q: str = ""
+    source: str = ""
+    format: str = ""
+    since: date | None = None
+    until: date | None = None
+    exact: bool = False
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.source or self.format or self.since or self.until)
+
+    def filters(self) -> Filters | None:
+        """The filters to search with; ``until`` holds its whole day."""
+        return Filters.of(self.source, [self.format], self.since and datetime.combine(self.since, time.min),
+                          self.until and datetime.combine(self.until, time.max))
+
+    def query(self, **changes: object) -> str:
+        """The form as a query string, with ``changes`` (``offset=10``, ``source=""`` to drop a filter)."""
+        fields = {"q": self.q, "source": self.source, "format": self.format, "since": self.since,
+                  "until": self.until, "exact": 1 if self.exact else ""} | changes
+        return urlencode({k: v for k, v in fields.items() if v not in ("", None, 0)})
+
+    def link(self, url: str) -> str:
+        """A document ``url`` of the response (``/documents/ID?s=N#s-N``) that also carries the form, for the
+        document page's way back to these results."""
+        path, hash_, fragment = url.partition("#")
+        return f"{path}{'&' if '?' in path else '?'}{self.query()}{hash_}{fragment}"
+
+
+FormDate = Annotated[date | None, BeforeValidator(lambda value: value or None)]  # a date field left empty: ""
+
+
+def search_form(q: Question = "", source: Annotated[str, Query(max_length=1000)] = "",
+                format: Annotated[str, Query(max_length=10)] = "", since: FormDate = None,
+                until: FormDate = None, exact: bool = False) -> SearchForm:
+    """The form's fields from the query string (``exact``: as typed, without restoring diacritics)."""
+    return SearchForm(q, source, format, since, until, exact)
+
+
+Form = Annotated[SearchForm, Depends(search_form)]
+
+
 @dataclass(frozen=True)
 class Segment:
-    """A run of text; ``sentence_id`` is set for a marked sentence, ``best`` for the best answer."""
+    """A run of text; ``sentence_id`` is set for a sentence, ``marked`` for an answer, ``best`` for the best one.
+    ``pieces`` cut it further into plain text and the question's words (``(text, is_question_word)``)."""
 
     text: str
     marked: bool = False
     best: bool = False
     sentence_id: int | None = None
+    pieces: tuple[tuple[str, bool], ...] = field(default=())
 
 
-def passage_segments(text: str, highlights: list[Highlight]) -> list[Segment]:
-    """Cut a passage into plain and marked runs, in order."""
+def question_words(question: str) -> tuple[frozenset[str], bool]:
+    """The content words of a question (no question or function words) to mark in passages, and whether to
+    match them folded: only a question typed without diacritics is, or "hai" would mark every "Hải"."""
+    text = normalize(question).lower()
+    expected = Expected.of(text)
+    words = syllables(fold_normalized(text) if expected.plain else text)
+    return frozenset(w for w in words if fold_normalized(w) in expected.terms), expected.plain
+
+
+def _pieces(text: str, start: int, end: int, words: list[tuple[int, int]]) -> tuple[tuple[str, bool], ...]:
+    """``text[start:end]`` cut at the question's words (offsets in ``words``, sorted)."""
+    out: list[tuple[str, bool]] = []
+    at = start
+    for a, b in words:
+        if b <= start or a >= end:
+            continue
+        if a > at:
+            out.append((text[at:a], False))
+        out.append((text[a:b], True))
+        at = b
+    if at < end:
+        out.append((text[at:end], False))
+    return tuple(out)
+
+
+def passage_segments(text: str, highlights: list[Highlight],
+                     words: tuple[frozenset[str], bool] = (frozenset(), False)) -> list[Segment]:
+    """Cut a passage into plain and marked runs, in order, the question's words (:func:`question_words`)
+    marked inside them."""
+    terms, folded = words
+    spans = [(a, b) for a, b in word_spans(text)
+             if (fold_normalized(text[a:b]) if folded else normalize(text[a:b]).lower()) in terms]
     out: list[Segment] = []
     at = 0
     for h in sorted(highlights, key=lambda h: h.start):
         if h.start > at:
-            out.append(Segment(text[at:h.start]))
-        out.append(Segment(text[h.start:h.end], marked=True, best=h.best))
+            out.append(Segment(text[at:h.start], pieces=_pieces(text, at, h.start, spans)))
+        out.append(Segment(text[h.start:h.end], marked=True, best=h.best, sentence_id=h.sentence_id,
+                           pieces=_pieces(text, h.start, h.end, spans)))
         at = h.end
     if at < len(text):
-        out.append(Segment(text[at:]))
+        out.append(Segment(text[at:], pieces=_pieces(text, at, len(text), spans)))
     return out
 
 
-def document_paragraphs(text: str, sentences: list[ShownSentence], marked: set[int]) -> list[list[Segment]]:
-    """The whole document as paragraphs of segments; sentences in ``marked`` are highlighted."""
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph of the document page: a heading, or text whose sentences can be linked to and marked."""
+
+    heading: bool
+    segments: list[Segment]
+
+
+def document_paragraphs(text: str, sentences: list[ShownSentence], marked: set[int],
+                        headings: set[int]) -> list[Paragraph]:
+    """The whole document as paragraphs of segments; every sentence is a segment of its own (a link target),
+    those in ``marked`` highlighted; paragraphs starting at an offset in ``headings`` are headings."""
     spans = sorted(sentences, key=lambda s: s.start)
     out = []
     for para in paragraphs(text):
         segs: list[Segment] = []
         at = para.start
         for s in spans:
-            if s.start < para.start or s.end > para.end or s.id not in marked:
+            if s.start < para.start or s.end > para.end:
                 continue
             if s.start > at:
                 segs.append(Segment(text[at:s.start]))
-            segs.append(Segment(text[s.start:s.end], marked=True, sentence_id=s.id))
+            segs.append(Segment(text[s.start:s.end], marked=s.id in marked, sentence_id=s.id))
             at = s.end
         if at < para.end:
             segs.append(Segment(text[at:para.end]))
-        out.append(segs)
+        out.append(Paragraph(para.start in headings, segs))
     return out
+
+
+def no_index(request: Request) -> str:
+    """Why there is no index to search, said to staff."""
+    return request.app.state.load_error_vi or NoIndexError.VI
 
 
 def render(request: Request, name: str, http_status: int = 200, **context) -> HTMLResponse:
     """A template with the index facts every page shows in its footer."""
     engine = request.app.state.engine
-    context |= {"info": engine.store.info if engine else None, "load_error": request.app.state.load_error}
+    context |= {"info": engine.store.info if engine else None, "no_index": no_index(request),
+                "formats": sorted(FORMATS)}
+    context.setdefault("form", SearchForm())
     return templates.TemplateResponse(request, name, context, status_code=http_status)
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status, status=status, message=message, q="")
+    return render(request, "error.html", status, status=status, message=message)
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
-    return render(request, "index.html", q="")
+    return render(request, "index.html")
 
 
 @router.get("/search", response_class=HTMLResponse)
-async def search_page(request: Request, q: Question = "",
-                      top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
-                      source: Annotated[str, Query(max_length=1000)] = "",
-                      format: Annotated[str, Query(max_length=10)] = "",
-                      exact: bool = False) -> HTMLResponse:
-    """Results for ``q``; an empty, too long or unanswerable question gets a message, not an error page.
-    ``exact``: as typed, without restoring diacritics (the "Tìm chính xác" link)."""
-    request.state.query = q  # for the access log, if HOIDAP_LOG_QUERIES allows
+async def search_page(request: Request, form: Form,
+                      offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> HTMLResponse:
+    """Results for the form's question, a page of :data:`PAGE_SIZE` passages from ``offset``; an empty, too long
+    or unanswerable question gets a message, not an error page."""
+    request.state.query = form.q  # for the access log, if HOIDAP_LOG_QUERIES allows
     engine = request.app.state.engine
     response: SearchResponse | None = None
     message, status = None, 200
-    if not q.strip():
+    if not form.q.strip():
         message = "Hãy nhập một câu hỏi, ví dụ: “Hải Phòng đã hợp tác với bao nhiêu địa phương?”"
     elif engine is None:
-        message, status = f"Chưa có chỉ mục để tìm kiếm ({request.app.state.load_error}).", 503
+        message, status = no_index(request), 503
     else:
         try:
-            response = await run_search(request, engine, q, top_k, Filters.of(source, [format]), restore=not exact)
+            response = await run_search(request, engine, form.q, {
+                "top_k": PAGE_SIZE, "offset": offset, "filters": form.filters(), "restore": not form.exact})
         except QueryError as exc:
-            message, status = f"Câu hỏi không hợp lệ: {exc}.", 422
+            message, status = exc.vi or "Câu hỏi hoặc bộ lọc không hợp lệ.", 422
         except Overloaded:
             message, status = "Máy chủ đang bận: hãy thử lại sau giây lát.", 503
-        else:
-            if not response.answers:
-                message = "Không tìm thấy câu trả lời trong tài liệu. Hãy thử diễn đạt câu hỏi theo cách khác."
-    segments = {r.passage_id: passage_segments(r.text, r.highlights) for r in response.results} if response else {}
-    return render(request, "results.html", status, q=q, response=response, segments=segments, message=message,
-                  source=source, format=format)
+    words = question_words(response.interpreted_query or form.q) if response else (frozenset(), False)
+    segments = {r.passage_id: passage_segments(r.text, r.highlights, words) for r in response.results} \
+        if response else {}
+    return render(request, "results.html", status, form=form, response=response, segments=segments,
+                  message=message, page_size=PAGE_SIZE)
 
 
 @router.get("/documents/{doc_id}", response_class=HTMLResponse)
-def document_page(request: Request, doc_id: str, q: str = "",
+def document_page(request: Request, doc_id: str, form: Form,
                   s: Annotated[list[int] | None, Query(description="sentence ids to highlight")] = None) -> HTMLResponse:
-    """The whole document, paragraphs intact, with the sentences that answered the question highlighted."""
+    """The whole document, paragraphs and headings intact, with the sentences that answered the question
+    highlighted; the form it came from (``q`` and filters) gives the way back to the results."""
     engine = request.app.state.engine
     if engine is None:
-        raise HTTPException(503, request.app.state.load_error or "no index is loaded")
+        raise HTTPException(503, no_index(request))
     doc = engine.store.document(doc_id)
     if doc is None:
         raise HTTPException(404, "Không tìm thấy tài liệu này.")
     sentences = [s for p in engine.store.passages_of(doc_id) for s in p.sentences.values()]
-    marked = set(s or [])
-    paras = document_paragraphs(doc["text"], sentences, marked)
-    first = next((seg.sentence_id for para in paras for seg in para if seg.marked), None)
-    return render(request, "document.html", q=q, doc=doc, paragraphs=paras, first=first)
-
+    headings = {offset for offset, _ in json.loads(doc["headings"])}
+    paras = document_paragraphs(doc["text"], sentences, set(s or []), headings)
+    first = next((seg.sentence_id for para in paras for seg in para.segments if seg.marked), None)
+    return render(request, "document.html", form=form, doc=doc, paragraphs=paras, first=first)

@@ -32,7 +32,8 @@ WARM_UP_QUESTION = "khởi động"
 
 
 class Reloader:
-    """Keeps ``state.engine`` on the live build; ``state.load_error`` says why there is none yet."""
+    """Keeps ``state.engine`` on the live build; ``state.load_error`` says why there is none yet, and
+    ``state.load_error_vi`` says it to staff."""
 
     def __init__(self, state: State, data_dir: Path, model: str | None = None) -> None:
         self.state = state
@@ -42,7 +43,7 @@ class Reloader:
         self._embedder: Embedder | None = None
         self._reload_lock = threading.Lock()
         self._write_lock = threading.Lock()  # API writes queue here instead of failing on the build lock
-        state.engine, state.load_error, state.loaded_at = None, None, None
+        state.engine, state.load_error, state.load_error_vi, state.loaded_at = None, None, None, None
 
     def _target(self) -> str | None:
         try:
@@ -62,11 +63,12 @@ class Reloader:
                 engine.search(WARM_UP_QUESTION)  # the first user should not pay for cold caches
             except HoidapError as exc:
                 if self.state.engine is None:
-                    self.state.load_error = str(exc)
+                    self.state.load_error, self.state.load_error_vi = str(exc), exc.vi
                 log.error("index not loaded, %s: %s", "none served" if self.state.engine is None
                           else "still serving the previous one", exc)
                 raise
-            self.state.engine, self.state.load_error, self.state.loaded_at = engine, None, time.time()
+            self.state.engine, self.state.load_error, self.state.load_error_vi = engine, None, None
+            self.state.loaded_at = time.time()
             info = engine.store.info
             log.info("serving index %s: %d documents, %d passages, model %s", info.path, info.documents,
                      info.passages, info.model)

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from hoidap.index import confidence
 from hoidap.index.errors import HoidapError, QueryError
 from hoidap.service.app import create_app
+from hoidap.service.pages import PAGE_SIZE
 
 from .conftest import QUESTION_19, QUESTION_FDI
 from .test_pages import Page
@@ -99,7 +100,7 @@ def test_the_page_says_no_answer(client, question):
     assert "Câu trả lời phù hợp nhất" not in r.text and "best-answer" not in r.text
     assert page.marks == [], "no sentence is marked as an answer"
     assert "<article" in r.text, "the closest passages are still shown"
-    api = client.get("/api/v1/search", params={"q": question}).json()  # the same response, rendered
+    api = client.get("/api/v1/search", params={"q": question, "top_k": PAGE_SIZE}).json()  # the same response
     assert len([h for h, text in page.links if text == "Xem toàn văn"]) == len(api["results"])
     links = [h for h, text in page.links if text == "Xem toàn văn"]
     assert all("&s=" not in h and "s=" not in h.split("?")[1].replace("q=", "") for h in links), "no sentence marked"

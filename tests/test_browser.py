@@ -1,7 +1,8 @@
 """The search page in a real headless Chromium: type a question, press Enter, read the marked answer.
 
 Uses Debian's /usr/bin/chromium (``make browser``) driven by Playwright; Playwright's own browser download
-is never used. With ``HOIDAP_SCREENSHOT=1`` the results page is saved to docs/screenshot.png for the README.
+is never used. The results page is saved at 1280 and 390 px wide (:func:`test_screenshots`): into pytest's
+temporary folder, and with ``HOIDAP_SCREENSHOT=1`` into docs/ for the README.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from .conftest import QUESTION_19, ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-SCREENSHOT = ROOT / "docs" / "screenshot.png"
+DOCS = ROOT / "docs"
+QUESTION_FDI_LONG = "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với bao nhiêu địa phương thuộc bao nhiêu quốc gia?"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason=f"{CHROMIUM} is not installed (run `make browser` as root to install it)")
@@ -48,11 +50,8 @@ def test_ask_in_the_browser(browser, live_url: str):
         expect(phrase).to_have_text("19 địa phương")
         assert int(phrase.evaluate("e => getComputedStyle(e).fontWeight")) >= 700
         expect(page.get_by_role("searchbox", name="Câu hỏi")).to_have_value(QUESTION_19)
-        if os.environ.get("HOIDAP_SCREENSHOT") == "1":
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT))
 
-        page.get_by_role("link", name="Xem toàn văn").first.click()
+        page.locator("article.result h3 a").first.click()
         page.wait_for_url("**/documents/**")
         assert "#s-" in page.url
         target = page.locator("mark:target")
@@ -63,9 +62,9 @@ def test_ask_in_the_browser(browser, live_url: str):
         page.close()
 
 
-def ask(browser, live_url: str, question: str):  # noqa: ANN001, ANN201
-    """A new page at 1000 px with ``question`` typed into the home page's box and sent with Enter."""
-    page = browser.new_page(viewport={"width": 1000, "height": 800}, locale="vi-VN")
+def ask(browser, live_url: str, question: str, width: int = 1000):  # noqa: ANN001, ANN201
+    """A new page ``width`` px wide with ``question`` typed into the home page's box and sent with Enter."""
+    page = browser.new_page(viewport={"width": width, "height": 800}, locale="vi-VN")
     page.goto(f"{live_url}/")
     box = page.get_by_label("Câu hỏi")
     box.fill(question)
@@ -110,5 +109,127 @@ def test_the_browser_offers_the_question_with_its_diacritics(browser, live_url: 
         page.wait_for_url("**/search?q=h%E1%BA%A3i*")
         expect(page.get_by_role("searchbox", name="Câu hỏi")).to_have_value(restored)
         expect(page.locator(".interpreted")).to_have_count(0)
+    finally:
+        page.close()
+
+
+def test_the_whole_question_fits_in_the_box(browser, live_url: str):
+    """At 1280 px the results page's box shows the whole of a long question (here 91 characters)."""
+    page = ask(browser, live_url, QUESTION_FDI_LONG, width=1280)
+    try:
+        box = page.get_by_role("searchbox", name="Câu hỏi")
+        width, needed = box.evaluate("e => [e.clientWidth, e.scrollWidth]")
+        assert needed <= width, f"the box shows {width} of the {needed} px the question needs"
+        filters_open = page.locator("details.filters")
+        filters_open.locator("summary").click()
+        assert box.evaluate("e => e.clientWidth") == width, "opening the filters does not squeeze the box"
+    finally:
+        page.close()
+
+
+def test_each_result_opens_its_own_passage(browser, live_url: str):
+    """The second result's link opens the document at that result's sentence (its answer, marked, when it has
+    one), not at another result's."""
+    from playwright.sync_api import expect
+
+    page = ask(browser, live_url, QUESTION_19)
+    try:
+        second = page.locator("article.result").nth(1)
+        passage = second.locator(".passage").inner_text()
+        marked = second.locator("mark")
+        card_answer = marked.first.inner_text() if marked.count() else None
+        second.locator("h3 a").click()
+        page.wait_for_url("**/documents/**")
+        target = page.locator(":target")
+        expect(target).to_be_in_viewport()
+        sentence = target.inner_text()
+        assert sentence.strip() and sentence.strip() in passage, (sentence, passage)
+        if card_answer:
+            assert target.evaluate("e => e.tagName") == "MARK" and sentence.strip() == card_answer.strip()
+    finally:
+        page.close()
+
+
+def test_filters_survive_paging_and_the_way_back(browser, live_url: str):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    try:
+        page.goto(f"{live_url}/search?q={QUESTION_19}&source=corpus/&format=txt")
+        source = page.locator("input[name=source]")
+        expect(source).to_have_value("corpus/")
+        page.get_by_role("link", name="Trang sau →").click()
+        page.wait_for_url("**offset=10**")
+        expect(source).to_have_value("corpus/")
+        expect(page.locator("select[name=format]")).to_have_value("txt")
+        expect(page.locator(".took")).to_contain_text("Đoạn 11–")
+        page.locator("article.result h3 a").first.click()
+        page.wait_for_url("**/documents/**")
+        page.get_by_role("link", name="← Quay lại kết quả").click()
+        page.wait_for_url("**/search?**")
+        expect(source).to_have_value("corpus/")
+        expect(page.locator("select[name=format]")).to_have_value("txt")
+        expect(page.get_by_role("searchbox", name="Câu hỏi")).to_have_value(QUESTION_19)
+    finally:
+        page.close()
+
+
+def test_a_filter_that_empties_the_results_says_so(browser, live_url: str):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    try:
+        page.goto(f"{live_url}/search?q={QUESTION_19}&source=khong-co-thu-muc/")
+        expect(page.get_by_role("heading", name="Bộ lọc đã loại hết kết quả")).to_be_visible()
+        page.get_by_role("link", name="Bỏ bộ lọc và tìm lại").click()
+        page.wait_for_url("**/search?**")
+        expect(page.locator("input[name=source]")).to_have_value("")
+        expect(page.locator(".best-answer")).to_contain_text("19 địa phương")
+    finally:
+        page.close()
+
+
+def test_keyboard_only_from_the_home_page_to_a_document(browser, live_url: str):
+    """Type, Enter, Tab to the first result (one tab stop per result), Enter: the document at its answer."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    try:
+        page.goto(f"{live_url}/")
+        page.keyboard.type(QUESTION_19)  # the box has the focus
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/search?q=*")
+        stops = []
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            focused = page.evaluate("() => [document.activeElement.tagName, document.activeElement.getAttribute('href'),"
+                                    " getComputedStyle(document.activeElement).outlineStyle,"
+                                    " document.activeElement.closest('article.result') !== null]")
+            stops.append(focused)
+            if focused[3]:
+                break
+        tag, href, outline, in_result = stops[-1]
+        assert in_result and tag == "A", stops
+        assert all(s[2] != "none" for s in stops if s[0] in ("A", "INPUT", "BUTTON", "SUMMARY")), stops
+        per_result = page.evaluate("() => [...document.querySelectorAll('article.result')].map(a => "
+                                   "a.querySelectorAll('a[href]:not([tabindex=\"-1\"]), button, input').length)")
+        assert per_result and set(per_result) == {1}, per_result  # one tab stop per result
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/documents/**")
+        expect(page.locator("mark:target")).to_contain_text("19 địa phương")
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_screenshots(browser, live_url: str, width: int, tmp_path_factory: pytest.TempPathFactory):
+    """The results page at desktop and phone width, saved for the README (``HOIDAP_SCREENSHOT=1``) and
+    checked not to scroll sideways."""
+    page = ask(browser, live_url, QUESTION_19, width=width)
+    try:
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+        folder = DOCS if os.environ.get("HOIDAP_SCREENSHOT") == "1" else tmp_path_factory.mktemp("screenshots")
+        folder.mkdir(exist_ok=True)
+        page.screenshot(path=str(folder / f"screenshot-{width}.png"))
     finally:
         page.close()

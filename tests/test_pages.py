@@ -85,7 +85,7 @@ def test_home_has_the_search_form(client: TestClient):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert '<html lang="vi">' in r.text
     assert '<form class="search" action="/search" method="get"' in r.text
-    assert '<label for="q">Câu hỏi</label>' in r.text
+    assert '<label for="q" class="visually-hidden">Câu hỏi</label>' in r.text and "<h1" in r.text
     box = Page(r.text).search_box()
     assert box["type"] == "search" and "autofocus" in box and box["value"] == ""
     assert "tài liệu" in r.text  # footer: index facts

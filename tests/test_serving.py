@@ -184,6 +184,8 @@ def test_a_stalled_body_is_not_waited_for(corpus_data_dir: Path):
             started = time.monotonic()
             answer = sock.recv(4096)
             waited = time.monotonic() - started
+            while b"request_timeout" not in answer and (more := sock.recv(4096)):  # headers and body may come apart
+                answer += more
         assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer, answer[:200]
         assert 0.5 < waited < 10
         assert "19 địa phương" in first_answers(url, QUESTION_19)[0]
