@@ -64,7 +64,8 @@ class BuildReport:
 def split_document(doc: Document, embedder: Embedder, passage_tokens: int) -> list[Passage]:
     """Passages sized in the model's own tokens, counted on the text the model will actually see."""
     limit = embedder.max_tokens
-    return build_passages(doc.text, lambda t: embedder.token_count(normalize(t)), min(passage_tokens, limit), limit)
+    return build_passages(doc.text, lambda t: embedder.token_count(normalize(t)), min(passage_tokens, limit), limit,
+                          {offset for offset, _ in doc.headings})
 
 
 def _embed_batch(writer: IndexWriter, batch: list[tuple[Document, list[Passage]]], embedder: Embedder,

@@ -67,9 +67,9 @@ def decode(data: bytes, name: str = "input") -> str:
             try:
                 return data.decode(codec)
             except UnicodeDecodeError as exc:
-                raise DocumentError(f"{name}: not valid {codec} text") from exc
+                raise DocumentError(f"{name}: not valid {codec} text", f"không phải văn bản {codec} hợp lệ") from exc
     if b"\x00" in data:
-        raise DocumentError(f"{name}: binary file, not text")
+        raise DocumentError(f"{name}: binary file, not text", "tệp nhị phân, không phải văn bản")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -91,10 +91,11 @@ def load_document(path: Path, source: str | None = None, identity: str | None = 
     try:
         modified = path.stat().st_mtime
     except OSError as exc:
-        raise DocumentError(f"{source}: cannot read ({exc.strerror or exc})") from exc
+        raise DocumentError(f"{source}: cannot read ({exc.strerror or exc})",
+                            f"không đọc được tệp ({exc.strerror or exc})") from exc
     extracted = READERS[suffix](path)
     if not has_words(extracted.text):
-        raise DocumentError(f"{source}: empty document (no letters or digits)")
+        raise DocumentError(f"{source}: empty document (no letters or digits)", "tài liệu trống (không có chữ hay số)")
     return Document(document_id(identity), extracted.title or path.stem, source, suffix.lstrip("."), extracted.text,
                     content_hash(extracted.text), modified, extracted.pages, extracted.headings)
 

@@ -62,10 +62,12 @@ def _reading(path: Path, kind: str) -> Iterator[None]:
     except DocumentError:
         raise
     except OSError as exc:
-        raise DocumentError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        raise DocumentError(f"{path}: cannot read ({exc.strerror or exc})",
+                            f"không đọc được tệp ({exc.strerror or exc})") from exc
     except Exception as exc:  # noqa: BLE001 - see the docstring
         detail = " ".join(str(exc).split())[:160] or type(exc).__name__
-        raise DocumentError(f"{path}: damaged or not a {kind} file ({detail})") from exc
+        raise DocumentError(f"{path}: damaged or not a {kind} file ({detail})",
+                            f"tệp bị hỏng hoặc không phải tệp {kind}") from exc
 
 
 def _decode(data: bytes, path: Path) -> str:
@@ -105,21 +107,34 @@ def _from_lines(lines: Iterable[Line], title: str | None = None) -> Extracted:
 HEADING_MAX_CHARS = 120  # a first line longer than this is a paragraph, not a title
 
 
+def _reads_as_heading(line: str) -> bool:
+    """A line that reads as a heading: short, starting with a capital, not a list item and not ending a
+    sentence ("Sáng tạo trong thu hút ngoại lực", not "Năm 2015, thành phố đạt ... tỷ USD.")."""
+    return (0 < len(line) <= HEADING_MAX_CHARS and line[-1] not in ".!?…:;," and (line[0].isupper() or line[0].isdigit())
+            and any(ch.isalpha() for ch in line))
+
+
 def _first_line_title(text: str) -> str | None:
-    """The first non-empty line when it reads as a heading: short, and not ending a sentence
-    ("Báo cáo tình hình kinh tế quý I", not "Năm 2015, thành phố đạt ... tỷ USD.")."""
+    """The first non-empty line when it reads as a heading and text follows it."""
     first = next((line.strip() for line in text.split("\n") if line.strip()), "")
     rest = text[text.find(first) + len(first):]
-    if not first or len(first) > HEADING_MAX_CHARS or first[-1] in ".!?…:;," or not rest.strip() \
-            or not any(ch.isalpha() for ch in first):
-        return None
-    return _title(first)
+    return _title(first) if _reads_as_heading(first) and rest.strip() else None
+
+
+def _line_headings(text: str) -> tuple[tuple[int, str], ...]:
+    """The lines of plain text that read as headings (:func:`_reads_as_heading`) with a paragraph after them
+    that does not: a run of short lines is a list, not headings."""
+    lines = [(m.start() + len(m.group()) - len(m.group().lstrip()), m.group().strip())
+             for m in re.finditer(r"[^\n]+", text) if m.group().strip()]
+    return tuple((offset, line) for (offset, line), (_, after) in zip(lines, lines[1:])
+                 if _reads_as_heading(line) and not _reads_as_heading(after))
 
 
 def read_txt(path: Path) -> Extracted:
+    """Plain text; a first line that reads as a heading is the title, and such lines are its headings."""
     with _reading(path, "text"):
         text = to_display(_decode(path.read_bytes(), path))
-        return Extracted(text, _first_line_title(text))
+        return Extracted(text, _first_line_title(text), headings=_line_headings(text))
 
 
 def read_md(path: Path) -> Extracted:
@@ -228,7 +243,8 @@ def read_docx(path: Path) -> Extracted:
         try:
             document = docx.Document(str(path))
         except PackageNotFoundError as exc:  # its own message says "not found" of a file that is there
-            raise DocumentError(f"{path}: damaged or not a Word (.docx) file (not a ZIP package)") from exc
+            raise DocumentError(f"{path}: damaged or not a Word (.docx) file (not a ZIP package)",
+                                "tệp bị hỏng hoặc không phải tệp Word (.docx)") from exc
         return _from_lines(_docx_lines(document), _title(document.core_properties.title))
 
 
@@ -258,10 +274,12 @@ def read_pdf(path: Path) -> Extracted:
     with _reading(path, "PDF"):
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
-            raise DocumentError(f"{path}: encrypted PDF (remove the password first)")
+            raise DocumentError(f"{path}: encrypted PDF (remove the password first)",
+                                "PDF có mật khẩu: hãy gỡ mật khẩu rồi tải lên lại")
         pages = [_unwrap(to_display(page.extract_text() or "")) for page in reader.pages]
         if pages and not any(page.strip() for page in pages):
-            raise DocumentError(f"{path}: scanned PDF with no text layer (run OCR first)")
+            raise DocumentError(f"{path}: scanned PDF with no text layer (run OCR first)",
+                                "PDF quét (ảnh) không có lớp chữ: hãy nhận dạng chữ (OCR) trước")
         starts, offset = [], 0
         for page in pages:
             starts.append(offset)

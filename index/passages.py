@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from .sentences import Span, paragraphs, split_sentences
@@ -71,15 +71,20 @@ def _verify(text: str, passage: Passage, count: TokenCounter, limit: int) -> lis
             *_verify(text, Passage(right[0].start, right[-1].end, right), count, limit)]
 
 
-def build_passages(text: str, count: TokenCounter, target: int, limit: int) -> list[Passage]:
+def build_passages(text: str, count: TokenCounter, target: int, limit: int,
+                   headings: Collection[int] = ()) -> list[Passage]:
     """Split a document into passages.
 
     ``count`` gives the tokens the model sees for a text (prompt and special tokens included);
-    ``target`` is the preferred passage size and ``limit`` the model's hard input limit.
+    ``target`` is the preferred passage size and ``limit`` the model's hard input limit. A paragraph
+    starting at an offset in ``headings`` is a heading: not a passage (it answers nothing and would come
+    up as a result), but the section of the passages under it.
     """
     overhead = count("")
     passages: list[Passage] = []
     for para in paragraphs(text):
+        if para.start in headings:
+            continue
         sentences: list[Span] = []
         sizes: list[int] = []
         for span in split_sentences(text, para.start, para.end):
