@@ -267,6 +267,9 @@ class ShownPassage(NamedTuple):
         return self.text[sentence.start - self.start:sentence.end - self.start]
 
 
+ORDERS = {"source": "d.source", "title": "d.title COLLATE NOCASE, d.source", "indexed": "d.indexed_at DESC, d.source",
+          "modified": "d.modified IS NULL, d.modified DESC, d.source"}  # the document list's orders
+_CONTAINS = "(? = '' OR instr(casefold(d.title), casefold(?)) OR instr(casefold(d.source), casefold(?)))"
 _SHOWN = """SELECT p.id, p.document_id, d.title, d.source, p.start, p."end", p.text, p.page, p.section, p.sentences
             FROM passages p JOIN documents d ON d.id = p.document_id"""
 
@@ -374,6 +377,8 @@ class Store:
         if db is None:
             db = sqlite3.connect(f"file:{self.path / DB_NAME}?mode=ro&immutable=1", uri=True, check_same_thread=False)
             db.row_factory = sqlite3.Row
+            db.create_function("casefold", 1, lambda text: text and text.casefold(), deterministic=True)  # SQLite's
+            # lower() knows ASCII only: "Đ" and "Ư" would not match "đ" and "ư"
             self._local.db = db
         return db
 
@@ -460,8 +465,14 @@ class Store:
                           (*ids, name))
         return rows[0]["id"] if rows else None
 
-    def documents(self, offset: int = 0, limit: int = 50) -> list[sqlite3.Row]:
-        return self.query("""SELECT d.id, d.title, d.source, d.format, d.modified, d.indexed_at,
-                                    (SELECT count(*) FROM passages p WHERE p.document_id = d.id) AS passages
-                             FROM documents d ORDER BY d.source LIMIT ? OFFSET ?""", (limit, offset))
+    def documents(self, offset: int = 0, limit: int = 50, contains: str = "", order: str = "source") -> list[sqlite3.Row]:
+        """A page of the documents whose title or source holds ``contains`` (any case), in an :data:`ORDERS` order."""
+        return self.query(f"""SELECT d.id, d.title, d.source, d.format, d.modified, d.indexed_at,
+                                     (SELECT count(*) FROM passages p WHERE p.document_id = d.id) AS passages
+                              FROM documents d WHERE {_CONTAINS} ORDER BY {ORDERS[order]} LIMIT ? OFFSET ?""",
+                          (contains, contains, contains, limit, offset))
+
+    def count_documents(self, contains: str = "") -> int:
+        """How many documents :meth:`documents` pages through."""
+        return self.query(f"SELECT count(*) FROM documents d WHERE {_CONTAINS}", (contains, contains, contains))[0][0]
 

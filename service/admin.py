@@ -44,9 +44,9 @@ class NewDocument(BaseModel):
                     AfterValidator(_has_words)]
     source: Annotated[str | None, Field(max_length=1000, description="where the text comes from; the same source "
                                         "replaces the earlier document (default: a new `api:<uuid>`)")] = None
-    metadata: Annotated[dict[str, Any] | None, Field(description="accepted, but not stored yet")] = None
 
-    model_config = {"json_schema_extra": {"examples": [
+    # a field it does not know (``metadata``: not stored) is refused with a 422 rather than accepted and dropped
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [
         {"title": "Thông báo nghỉ Tết", "text": "Cơ quan nghỉ Tết Nguyên đán từ ngày 14 đến hết ngày 22 tháng 2.",
          "source": "thong-bao/nghi-tet.txt"}]}}
 

@@ -7,20 +7,23 @@ redirect, so its messages need no storage between requests.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hoidap.index.build import BuildReport
 
 from . import sessions, uploads
 from .admin import apply_change
-from .api import MAX_OFFSET
+from .api import MAX_DOCUMENT_OFFSET
 from .pages import render
 
 UPLOAD_PATH = "/admin/documents"
@@ -42,31 +45,65 @@ class Notice:
 def _login_page(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
     enabled = sessions.enabled(request.app.state.settings)
     response = render(request, "login.html", status if enabled else 403, enabled=enabled, error=error,
-                      disabled=sessions.DISABLED, q="")
+                      disabled=sessions.DISABLED)
     response.headers.update(NO_STORE)
     return response
 
 
+@dataclass(frozen=True)
+class ListView:
+    """What the document list shows: a page of the documents holding ``find``, in ``sort`` order."""
+
+    page: int = 1
+    find: str = ""
+    sort: str = "source"
+
+    def query(self, **changes: object) -> str:
+        fields = {"page": self.page, "find": self.find, "sort": self.sort} | changes
+        return urlencode({k: v for k, v in fields.items() if v not in ("", None, 1, "source")})
+
+
+SORTS = {"source": "nguồn", "title": "tiêu đề", "indexed": "mới lập chỉ mục", "modified": "mới sửa đổi"}
+
+
 def _admin_page(request: Request, session: sessions.Session, notices: Sequence[Notice] = (), status: int = 200,
-                page: int = 1) -> HTMLResponse:
+                view: ListView = ListView()) -> HTMLResponse:
     engine = request.app.state.engine
-    total = engine.store.info.documents if engine else 0
-    documents = engine.store.documents((page - 1) * PAGE_SIZE, PAGE_SIZE) if engine else []
+    total = engine.store.count_documents(view.find) if engine else 0
+    documents = engine.store.documents((view.page - 1) * PAGE_SIZE, PAGE_SIZE, view.find, view.sort) if engine else []
     settings = request.app.state.settings
     response = render(request, "admin.html", status, csrf=session.csrf, notices=notices, documents=documents,
-                      total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)), accept=uploads.ACCEPT,
-                      accepted=uploads.ACCEPTED, max_mb=settings.max_upload_mb, max_files=uploads.MAX_FILES,
-                      max_request_mb=settings.max_upload_mb * uploads.FILES_PER_REQUEST, q="")
+                      total=total, view=view, sorts=SORTS, pages=max(1, -(-total // PAGE_SIZE)),
+                      accept=uploads.ACCEPT, accepted=uploads.ACCEPTED, max_mb=settings.max_upload_mb,
+                      max_files=uploads.MAX_FILES, max_request_mb=settings.max_upload_mb * uploads.FILES_PER_REQUEST)
     response.headers.update(NO_STORE)
     return response
 
 
 @router.get("/admin", response_class=HTMLResponse)
 def admin_home(request: Request,
-               page: Annotated[int, Query(ge=1, le=MAX_OFFSET // PAGE_SIZE)] = 1) -> HTMLResponse:
-    """The upload form and the document list when signed in; the sign-in form otherwise."""
+               page: Annotated[int, Query(ge=1, le=MAX_DOCUMENT_OFFSET // PAGE_SIZE)] = 1,
+               find: Annotated[str, Query(max_length=200)] = "",
+               sort: Literal["source", "title", "indexed", "modified"] = "source") -> HTMLResponse:
+    """The upload form and the document list (searched by title or source, sorted) when signed in; the sign-in
+    form otherwise."""
     session = sessions.current(request)
-    return _admin_page(request, session, page=page) if session else _login_page(request)
+    view = ListView(page, unicodedata.normalize("NFC", find.strip()), sort)
+    return _admin_page(request, session, view=view) if session else _login_page(request)
+
+
+@router.get(UPLOAD_PATH + "/{doc_id}/delete", response_class=HTMLResponse)
+def confirm_delete(request: Request, doc_id: str) -> HTMLResponse:
+    """Ask before removing: the list's "Xoá" leads here, and only this page's button removes."""
+    session = sessions.signed_in(request)
+    engine = request.app.state.engine
+    doc = engine.store.document(doc_id) if engine else None
+    if doc is None:
+        return _admin_page(request, session, [Notice("problem", "Không tìm thấy tài liệu này: có thể đã được xoá.")],
+                           404)
+    response = render(request, "confirm_delete.html", csrf=session.csrf, doc=doc)
+    response.headers.update(NO_STORE)
+    return response
 
 
 @router.post("/admin/login", response_class=HTMLResponse)
@@ -99,8 +136,10 @@ async def upload(request: Request) -> HTMLResponse:
     session = sessions.signed_in(request)  # before the body is read: strangers cannot make us store files
     try:
         form = await request.form(max_files=uploads.MAX_FILES, max_fields=5)
-    except HTTPException as exc:  # not a form, or too many files
-        return _admin_page(request, session, [Notice("problem", f"Không đọc được các tệp gửi lên: {exc.detail}")], 400)
+    except StarletteHTTPException as exc:  # not a form, or too many files (Starlette says which, in English)
+        why = f"gửi quá nhiều tệp một lần (tối đa {uploads.MAX_FILES})" if "Too many files" in str(exc.detail) \
+            else "biểu mẫu gửi lên không hợp lệ"
+        return _admin_page(request, session, [Notice("problem", f"Không đọc được các tệp gửi lên: {why}.")], 400)
     try:
         sessions.check_csrf(session, form.get("csrf"))
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and (f.filename or f.size)]

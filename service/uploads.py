@@ -65,7 +65,7 @@ def read_uploads(files: list[UploadFile], max_mb: float) -> tuple[list[Document]
                 seen.add(name)
                 documents.append(_read(upload, name, Path(folder), max_mb))
             except DocumentError as exc:
-                skipped.append(f"{name or '(không tên)'}: {exc}")
+                skipped.append(f"{name or '(không tên)'}: {exc.vi or exc}")
     return documents, skipped
 
 
@@ -83,7 +83,7 @@ def _read(upload: UploadFile, name: str, folder: Path, max_mb: float) -> Documen
         try:
             return load_document(path, source=source)
         except DocumentError as exc:  # its message names the temporary path: name the upload instead
-            raise DocumentError(str(exc).removeprefix(f"{path}: ").removeprefix(f"{source}: ")) from exc
+            raise DocumentError(str(exc).removeprefix(f"{path}: ").removeprefix(f"{source}: "), exc.vi) from exc
     finally:
         path.unlink(missing_ok=True)
 

@@ -7,6 +7,7 @@ session's corpus index, so it can write.
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from hoidap.index.documents import document_id
 from hoidap.service import admin_pages
 from hoidap.service.app import create_app
 from hoidap.service.settings import ConfigError, Settings
-from hoidap.service.uploads import request_limit
+from hoidap.service.uploads import MAX_FILES, request_limit
 
 from .conftest import QUESTION_19
 from .test_pages import XSS, Page
@@ -167,7 +168,7 @@ def test_upload_adds_the_good_files_and_says_why_others_were_skipped(client: Tes
     r = uploaded["response"]
     assert r.status_code == 200, r.text[:1000]
     assert "Đã lập chỉ mục 2 tài liệu (2 mới)" in r.text and "Đã bỏ qua 3 tệp" in r.text
-    assert "bao-cao.pdf: damaged or not a PDF file" in r.text
+    assert "bao-cao.pdf: tệp bị hỏng hoặc không phải tệp PDF" in r.text
     assert "chuong-trinh.exe: định dạng “.exe” không được hỗ trợ" in r.text
     assert f"qua-lon.txt: tệp lớn hơn giới hạn {MAX_MB:g} MB" in r.text
     assert "/tmp" not in r.text and "Users" not in r.text  # neither our temporary path nor the client's folders
@@ -199,7 +200,7 @@ def test_same_name_replaces_the_earlier_upload(client: TestClient, uploaded: dic
 
 def test_nothing_to_add_is_a_422_with_a_message(client: TestClient, uploaded: dict):
     r = upload(client, uploaded["csrf"], ("rong.txt", b"  \n "))
-    assert r.status_code == 422 and "rong.txt: empty document" in r.text
+    assert r.status_code == 422 and "rong.txt: tài liệu trống" in r.text
     r = upload(client, uploaded["csrf"], ("", b""))  # the browser's part when no file was chosen
     assert r.status_code == 422 and "Hãy chọn ít nhất một tệp" in r.text
 
@@ -212,7 +213,10 @@ def test_too_large_a_request_is_refused_before_reading(client: TestClient, uploa
 def test_remove_from_the_page(client: TestClient, uploaded: dict):
     doc_id = document_id("upload:gui-xe.docx")
     page = client.get("/admin")
-    assert f'action="/admin/documents/{doc_id}/delete"' in page.text
+    assert f'href="/admin/documents/{doc_id}/delete"' in page.text and "<form action=\"/admin/documents" not in page.text
+    confirm = client.get(f"/admin/documents/{doc_id}/delete")  # asks first: nothing is removed yet
+    assert confirm.status_code == 200 and "Xoá tài liệu này khỏi chỉ mục?" in confirm.text
+    assert f'action="/admin/documents/{doc_id}/delete"' in confirm.text and doc_id in documents_of(client)
     r = client.post(f"/admin/documents/{doc_id}/delete", data={"csrf": uploaded["csrf"]})
     assert r.status_code == 200 and "Đã xoá “Quy định gửi xe” khỏi chỉ mục." in r.text
     assert doc_id not in documents_of(client)
@@ -248,7 +252,9 @@ def test_the_list_is_paged(client: TestClient, uploaded: dict, monkeypatch: pyte
     total = len(documents_of(client))
     r = client.get("/admin", params={"page": 2})
     assert r.status_code == 200 and f"Trang 2 / {total}" in r.text and r.text.count("/delete") == 1
-    assert 'href="/admin?page=1"' in r.text and 'href="/admin?page=3"' in r.text
+    assert 'href="/admin?"' in r.text and 'href="/admin?page=3"' in r.text
+    r = client.get("/admin", params={"page": 2, "sort": "title", "find": "docx"})  # paging keeps search and order
+    assert 'href="/admin?find=docx&amp;sort=title"' in r.text or "Trang 2" not in r.text
     assert client.get("/admin", params={"page": 0}).status_code == 422
 
 
@@ -293,3 +299,22 @@ def test_folders_left_by_a_killed_upload_are_removed_at_start(tmp_path: Path):
             assert not old.exists() and running.exists()
     finally:
         shutil.rmtree(running, ignore_errors=True)
+
+
+def test_the_list_can_be_searched_and_sorted_and_shows_dates(client: TestClient, uploaded: dict):
+    r = client.get("/admin", params={"find": "PHÒNG HỌP"})  # any case, Vietnamese letters included
+    assert r.status_code == 200 and "Thông báo phòng họp" in r.text and "hai-phong-doi-ngoai-2016" not in r.text
+    assert "Tài liệu trong chỉ mục (1 có “PHÒNG HỌP”)" in r.text
+    today = time.strftime("%d/%m/%Y", time.gmtime())
+    assert today in r.text  # indexed today
+    titles = re.findall(r'<td><a href="/documents/[^"]+">([^<]+)</a></td>', client.get("/admin", params={"sort": "title"}).text)
+    assert titles == sorted(titles, key=str.casefold) and len(titles) > 2
+    assert "Không có tài liệu nào có" in client.get("/admin", params={"find": "khong-co-dau"}).text
+    assert client.get("/admin", params={"sort": "size"}).status_code == 422
+
+
+def test_too_many_files_are_refused_in_vietnamese(client: TestClient, uploaded: dict):
+    files = [("files", (f"t{i}.txt", b"abc", "text/plain")) for i in range(MAX_FILES + 1)]
+    r = client.post("/admin/documents", data={"csrf": uploaded["csrf"]}, files=files)
+    assert r.status_code == 400 and f"gửi quá nhiều tệp một lần (tối đa {MAX_FILES})" in r.text
+    assert "Too many" not in r.text
