@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hoidap.index.errors import HoidapError
 
-from . import admin, admin_pages, api, metrics, pages, sessions, uploads
+from . import admin, admin_pages, api, mcp_server, metrics, pages, sessions, uploads
 from .access_log import AccessLog
 from .docs import add_docs
 from .errors import add_error_handlers
@@ -46,7 +46,8 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
             await asyncio.to_thread(app.state.reloader.reload)
         poller = asyncio.create_task(app.state.reloader.poll(settings.reload_interval)) \
             if settings.reload_interval else None
-        yield
+        async with mcp_server.running(app):
+            yield
         app.state.search_threads.shutdown(wait=False)
         if poller:
             poller.cancel()
@@ -74,6 +75,7 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
     app.include_router(metrics.router)
     app.include_router(pages.router)
     app.include_router(admin_pages.router)
+    mcp_server.mount(app)  # the search as MCP tools for AI assistants, behind the same API keys
     add_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     add_error_handlers(app)
