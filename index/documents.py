@@ -32,9 +32,12 @@ class Document:
     modified: float | None = None
     pages: tuple[int, ...] = ()
     headings: tuple[tuple[int, str], ...] = ()
+    original: str | None = None  # the file to download: an indexed file's location, or an upload's kept copy
+    # (a path relative to the data dir, :data:`ORIGINALS`); None for text sent through the API
 
 
 NOT_FILES = ("upload:", "api:")  # sources of documents that were never files to index again
+ORIGINALS = "originals"  # the data dir's folder of uploaded files as they were sent, for download
 
 
 def document_id(identity: str) -> str:
@@ -97,7 +100,7 @@ def load_document(path: Path, source: str | None = None, identity: str | None = 
     if not has_words(extracted.text):
         raise DocumentError(f"{source}: empty document (no letters or digits)", "tài liệu trống (không có chữ hay số)")
     return Document(document_id(identity), extracted.title or path.stem, source, suffix.lstrip("."), extracted.text,
-                    content_hash(extracted.text), modified, extracted.pages, extracted.headings)
+                    content_hash(extracted.text), modified, extracted.pages, extracted.headings, str(location(path)))
 
 
 def page_of(pages: Sequence[int], offset: int) -> int | None:

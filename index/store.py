@@ -47,7 +47,7 @@ from .sentences import Span
 from .text import normalize
 from .vectors import build_vector_index, choose_kind, open_index, save
 
-SCHEMA_VERSION = 7  # 7: a file's id is its resolved location's, not its path as typed
+SCHEMA_VERSION = 8  # 7: a file's id is its resolved location's, not its path as typed; 8: the original file
 DB_NAME = "index.sqlite3"
 PASSAGE_INDEX = "passages.faiss"
 PASSAGE_VECTORS = "passages.npy"
@@ -61,7 +61,7 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT NOT NULL, format TEXT NOT NULL,
     text TEXT NOT NULL, content_hash TEXT NOT NULL, modified REAL, indexed_at TEXT NOT NULL,
-    pages TEXT NOT NULL DEFAULT '[]', headings TEXT NOT NULL DEFAULT '[]');
+    pages TEXT NOT NULL DEFAULT '[]', headings TEXT NOT NULL DEFAULT '[]', original TEXT);
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, document_id TEXT NOT NULL REFERENCES documents(id), ordinal INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, page INTEGER, section TEXT,
@@ -94,7 +94,8 @@ class IndexInfo:
 
 def _document_of(row: sqlite3.Row) -> Document:
     return Document(row["id"], row["title"], row["source"], row["format"], row["text"], row["content_hash"],
-                    row["modified"], tuple(json.loads(row["pages"])), tuple(tuple(h) for h in json.loads(row["headings"])))
+                    row["modified"], tuple(json.loads(row["pages"])), tuple(tuple(h) for h in json.loads(row["headings"])),
+                    row["original"] if "original" in row.keys() else None)  # not known before schema 8
 
 
 def older_documents(data_dir: Path) -> list[Document]:
@@ -127,7 +128,7 @@ def _located(doc: Document) -> Document:
     if not path.is_file():
         return doc
     shown = doc.source if not path.is_absolute() else (Path(path.parent.name) / path.name).as_posix()
-    return replace(doc, id=document_id(location(path)), source=shown)
+    return replace(doc, id=document_id(location(path)), source=shown, original=str(location(path)))
 
 
 def _mapped(file: Path) -> np.ndarray:
@@ -176,9 +177,9 @@ class IndexWriter:
             sentence_vectors: np.ndarray) -> None:
         """Add a document with its passages and one vector per passage and per sentence, in order."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.db.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+        self.db.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (doc.id, doc.title, doc.source, doc.format, doc.text, doc.content_hash, doc.modified, now,
-                         json.dumps(doc.pages), json.dumps(doc.headings, ensure_ascii=False)))
+                         json.dumps(doc.pages), json.dumps(doc.headings, ensure_ascii=False), doc.original))
         pid, sid = self.counts["passages"], self.counts["sentences"]
         for ordinal, p in enumerate(passages):
             shown = []  # each sentence as a search shows it (ShownSentence), kept with its passage

@@ -144,7 +144,8 @@ async def upload(request: Request) -> HTMLResponse:
         sessions.check_csrf(session, form.get("csrf"))
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and (f.filename or f.size)]
         documents, skipped = await run_in_threadpool(uploads.read_uploads, files,
-                                                     request.app.state.settings.max_upload_mb)
+                                                     request.app.state.settings.max_upload_mb,
+                                                     request.app.state.data_dir)
     finally:
         await form.close()  # the spooled temporary files
     notices = [Notice("problem", f"Đã bỏ qua {len(skipped)} tệp:", skipped)] if skipped else []

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import sqlite3
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -125,6 +127,8 @@ class DocumentDetail(BaseModel):
     modified: Modified
     indexed_at: str = Field(description="when it was indexed (ISO 8601, UTC)")
     passages: int
+    download_url: str | None = Field(None, description="the original file (relative to the server); null for text "
+                                                       "sent through the API")
 
 
 class Health(BaseModel):
@@ -290,8 +294,15 @@ def document(request: Request, doc_id: str) -> DocumentDetail:
     row = engine.store.document(doc_id)
     if row is None:
         raise HTTPException(404, f"no document with id {doc_id!r}")
-    passages = engine.store.query("SELECT count(*) FROM passages WHERE document_id = ?", (doc_id,))[0][0]
-    return DocumentDetail(**{k: row[k] for k in row.keys()}, passages=passages)
+    return document_detail(engine, row)
+
+
+def document_detail(engine: Engine, row: sqlite3.Row) -> DocumentDetail:
+    """A stored document as the API and the MCP tool show it (never the original file's place on disk)."""
+    passages = engine.store.query("SELECT count(*) FROM passages WHERE document_id = ?", (row["id"],))[0][0]
+    fields = {k: row[k] for k in DocumentDetail.model_fields if k in row.keys()}
+    return DocumentDetail(**fields, passages=passages,
+                          download_url=f"/documents/{quote(row['id'], safe='')}/original" if row["original"] else None)
 
 
 @health_router.get("/health", response_model=Health, responses={503: ERRORS[503]})

@@ -26,7 +26,7 @@ from hoidap.index.errors import HoidapError, NoIndexError
 from hoidap.index.results import SearchResponse
 from hoidap.index.search import MAX_TOP_K, Engine
 
-from .api import EXAMPLE_QUESTION, DocumentDetail, SearchRequest
+from .api import EXAMPLE_QUESTION, DocumentDetail, SearchRequest, document_detail
 from .errors import error_response
 from .security import bearer_token, is_key
 
@@ -72,12 +72,11 @@ def build_server(current_engine: Callable[[], Engine]) -> MCPServer:
     @server.tool(description=GET_DOCUMENT, annotations=READ_ONLY)
     def get_document(document_id: DocumentId) -> DocumentDetail:
         with _tool_errors():
-            store = current_engine().store
-            row = store.document(document_id)
+            engine = current_engine()
+            row = engine.store.document(document_id)
             if row is None:
                 raise ToolError(f"no document with id {document_id!r}")
-            passages = store.query("SELECT count(*) FROM passages WHERE document_id = ?", (document_id,))[0][0]
-            return DocumentDetail(**{k: row[k] for k in row.keys()}, passages=passages)
+            return document_detail(engine, row)
 
     return server
 

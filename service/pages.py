@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import jinja2
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BeforeValidator
 
@@ -246,3 +246,31 @@ def document_page(request: Request, doc_id: str, form: Form,
     paras = document_paragraphs(doc["text"], sentences, set(s or []), headings)
     first = next((seg.sentence_id for para in paras for seg in para.segments if seg.marked), None)
     return render(request, "document.html", form=form, doc=doc, paragraphs=paras, first=first)
+
+
+CONTENT_TYPES = {"txt": "text/plain", "md": "text/markdown", "html": "text/html", "htm": "text/html", "pdf": "application/pdf",
+                 "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+
+
+@router.get("/documents/{doc_id}/original")
+def original_file(request: Request, doc_id: str) -> FileResponse:
+    """The file a document was read from, as an attachment (an uploaded HTML file is never shown as a page of
+    this site). Only the file the index names is served: an indexed file where it was found, if unchanged
+    since, or the copy of an upload kept in the data dir; never any other path."""
+    engine = request.app.state.engine
+    if engine is None:
+        raise HTTPException(503, no_index(request))
+    doc = engine.store.document(doc_id)
+    if doc is None or not doc["original"]:
+        raise HTTPException(404, "Tài liệu này không có tệp gốc để tải về." if doc else "Không tìm thấy tài liệu này.")
+    path = Path(doc["original"])
+    kept = not path.is_absolute()  # an upload's copy, in the data dir
+    path = request.app.state.data_dir / path if kept else path
+    try:
+        changed = not kept and abs(path.stat().st_mtime - (doc["modified"] or 0)) > 1
+    except OSError:
+        raise HTTPException(410, "Tệp gốc không còn ở nơi đã lập chỉ mục.") from None
+    if changed or not path.is_file():
+        raise HTTPException(410, "Tệp gốc đã thay đổi kể từ khi lập chỉ mục: hãy lập chỉ mục lại để tải bản mới.")
+    name = doc["source"].removeprefix("upload:").rsplit("/", 1)[-1]
+    return FileResponse(path, media_type=CONTENT_TYPES.get(doc["format"], "application/octet-stream"), filename=name)

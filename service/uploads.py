@@ -6,15 +6,17 @@ Each file is judged on its own, so one bad file is reported and the others still
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 import time
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 from starlette.datastructures import UploadFile
 
-from hoidap.index.documents import Document, load_document
+from hoidap.index.documents import ORIGINALS, Document, load_document
 from hoidap.index.errors import DocumentError
 from hoidap.index.formats import SUPPORTED_SUFFIXES
 
@@ -51,8 +53,9 @@ def safe_name(filename: str) -> str:
     return unicodedata.normalize("NFC", name).strip()
 
 
-def read_uploads(files: list[UploadFile], max_mb: float) -> tuple[list[Document], list[str]]:
-    """The readable documents, and one ``"name: why"`` line per file skipped. Blocking: run it in a thread."""
+def read_uploads(files: list[UploadFile], max_mb: float, data_dir: Path) -> tuple[list[Document], list[str]]:
+    """The readable documents, and one ``"name: why"`` line per file skipped; each readable file is kept in
+    ``data_dir``'s :data:`ORIGINALS` folder for download. Blocking: run it in a thread."""
     documents: list[Document] = []
     skipped: list[str] = []
     seen: set[str] = set()
@@ -63,7 +66,7 @@ def read_uploads(files: list[UploadFile], max_mb: float) -> tuple[list[Document]
                 if name in seen:
                     raise DocumentError("trùng tên với một tệp khác trong cùng lần tải lên")
                 seen.add(name)
-                documents.append(_read(upload, name, Path(folder), max_mb))
+                documents.append(_kept(_read(upload, name, Path(folder), max_mb), Path(folder) / name, data_dir))
             except DocumentError as exc:
                 skipped.append(f"{name or '(không tên)'}: {exc.vi or exc}")
     return documents, skipped
@@ -84,8 +87,19 @@ def _read(upload: UploadFile, name: str, folder: Path, max_mb: float) -> Documen
             return load_document(path, source=source)
         except DocumentError as exc:  # its message names the temporary path: name the upload instead
             raise DocumentError(str(exc).removeprefix(f"{path}: ").removeprefix(f"{source}: "), exc.vi) from exc
-    finally:
+    except BaseException:
         path.unlink(missing_ok=True)
+        raise
+
+
+def _kept(doc: Document, path: Path, data_dir: Path) -> Document:
+    """The document with its file kept under ``data_dir/originals``, named by its bytes' hash (the same file
+    uploaded twice is kept once), so that the document page can offer it for download."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+    kept = Path(ORIGINALS) / f"{digest}{path.suffix.lower()}"
+    (data_dir / ORIGINALS).mkdir(parents=True, exist_ok=True)
+    shutil.move(path, data_dir / kept)
+    return replace(doc, original=kept.as_posix())
 
 
 def _copy(upload: UploadFile, path: Path, max_mb: float) -> None:

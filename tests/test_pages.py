@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import os
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -10,12 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from hoidap.index.build import build_index
+from hoidap.index.build import build_index, load_files
 from hoidap.index.documents import load_document
 from hoidap.index.embeddings import Embedder
 from hoidap.service.app import create_app
 
-from .conftest import QUESTION_19
+from .conftest import QUESTION_19, ROOT
 
 XSS = "<script>alert(1)</script>"
 
@@ -197,3 +199,33 @@ def test_a_question_typed_without_accents_is_answered_through_the_api(client: Te
     assert by_post.status_code == by_get.status_code == 200
     assert "19 địa phương" in by_post.json()["answers"][0]["text"]
     assert by_get.json()["answers"][0] == by_post.json()["answers"][0]
+
+
+def test_the_original_file_can_be_downloaded(client: TestClient):
+    doc = client.get("/api/v1/documents").json()["documents"][0]
+    detail = client.get(f"/api/v1/documents/{doc['id']}").json()
+    assert detail["download_url"] == f"/documents/{doc['id']}/original"
+    page = client.get(f"/documents/{doc['id']}")
+    assert f'href="/documents/{doc["id"]}/original"' in page.text and "Tải tệp gốc" in page.text
+    r = client.get(detail["download_url"])
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    name = doc["source"].rsplit("/", 1)[-1]
+    assert r.headers["content-disposition"].startswith("attachment") and name in r.headers["content-disposition"]
+    assert r.content == (ROOT / doc["source"]).read_bytes()
+    assert "original" not in detail and str(ROOT) not in str(detail), "the server's paths stay private"
+    for bad in ("khong-co", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd"):
+        r = client.get(f"/documents/{bad}/original")
+        assert r.status_code == 404 and "root:" not in r.text
+
+
+def test_a_file_changed_since_indexing_is_not_served_as_the_original(tmp_path: Path, embedder: Embedder):
+    folder = tmp_path / "tai-lieu"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Cầu Rồng dài 666 mét và có sáu làn xe.", encoding="utf-8")
+    build_index(load_files([folder], []), tmp_path / "data", embedder)
+    (folder / "a.txt").write_text("Nội dung đã khác.", encoding="utf-8")
+    os.utime(folder / "a.txt", (time.time() + 60, time.time() + 60))
+    with TestClient(create_app(tmp_path / "data")) as c:
+        doc_id = c.get("/api/v1/documents").json()["documents"][0]["id"]
+        r = c.get(f"/documents/{doc_id}/original")
+        assert r.status_code == 410 and "đã thay đổi kể từ khi lập chỉ mục" in r.text

@@ -318,3 +318,16 @@ def test_too_many_files_are_refused_in_vietnamese(client: TestClient, uploaded: 
     r = client.post("/admin/documents", data={"csrf": uploaded["csrf"]}, files=files)
     assert r.status_code == 400 and f"gửi quá nhiều tệp một lần (tối đa {MAX_FILES})" in r.text
     assert "Too many" not in r.text
+
+
+def test_an_upload_can_be_downloaded_as_sent(client: TestClient, uploaded: dict):
+    sent = "Thư viện mở cửa đến 21 giờ các ngày thứ Năm.".encode()
+    assert upload(client, uploaded["csrf"], ("Lịch thư viện.txt", sent)).status_code == 200
+    r = client.get(f"/documents/{document_id('upload:Lịch thư viện.txt')}/original")
+    assert r.status_code == 200 and r.content == sent
+    assert r.headers["content-type"].startswith("text/plain") and "attachment" in r.headers["content-disposition"]
+    assert "filename*=utf-8''" in r.headers["content-disposition"]  # the Vietnamese name, encoded
+    xss = upload(client, uploaded["csrf"], ("trang.html", f"<html><body><p>Trang có {XSS} bên trong.</p></body></html>".encode()))
+    assert xss.status_code == 200
+    r = client.get(f"/documents/{document_id('upload:trang.html')}/original")
+    assert r.status_code == 200 and r.headers["content-disposition"].startswith("attachment")  # never shown as our page
