@@ -193,7 +193,8 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
             if batch:
                 _embed_batch(writer, batch, embedder, progress)
             if not writer.counts["documents"]:
-                raise HoidapError("no documents to index: nothing was found, or every file was skipped")
+                raise HoidapError("no documents to index: nothing was found, or every file was skipped",
+                                  "Chỉ mục không thể trống: không còn tài liệu nào để lập chỉ mục.")
             writer.commit()
         except BaseException:
             writer.abort()

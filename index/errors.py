@@ -44,3 +44,5 @@ class DocumentError(HoidapError):
 
 class IndexBusyError(HoidapError):
     """Another `hoidap index` run holds the data directory."""
+
+    VI = "Một lần lập chỉ mục khác đang chạy: hãy thử lại sau ít phút."

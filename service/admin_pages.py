@@ -156,10 +156,15 @@ async def upload(request: Request) -> HTMLResponse:
     try:
         report = await run_in_threadpool(apply_change, request, documents, [])
     except HTTPException as exc:
-        return _admin_page(request, session, [Notice("problem", f"Chưa cập nhật được chỉ mục: {exc.detail}"),
+        return _admin_page(request, session, [Notice("problem", f"Chưa cập nhật được chỉ mục: {said(exc)}"),
                                               *notices], exc.status_code)
     names = [f"{d.title} ({d.source.removeprefix(uploads.SOURCE_PREFIX)})" for d in documents]
     return _admin_page(request, session, [Notice("ok", _added(report, len(documents)), names), *notices])
+
+
+def said(exc: HTTPException) -> str:
+    """What went wrong, in Vietnamese where the error says it (:attr:`HoidapError.vi`)."""
+    return getattr(exc.__cause__, "vi", None) or str(exc.detail)
 
 
 def _added(report: BuildReport, count: int) -> str:
@@ -181,6 +186,6 @@ async def delete(request: Request, doc_id: str, csrf: Annotated[str, Form(max_le
     try:
         await run_in_threadpool(apply_change, request, [], [doc_id])
     except HTTPException as exc:
-        return _admin_page(request, session, [Notice("problem", f"Chưa xoá được “{doc['title']}”: {exc.detail}")],
+        return _admin_page(request, session, [Notice("problem", f"Chưa xoá được “{doc['title']}”: {said(exc)}")],
                            exc.status_code)
     return _admin_page(request, session, [Notice("ok", f"Đã xoá “{doc['title']}” khỏi chỉ mục.")])

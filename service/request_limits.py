@@ -15,9 +15,11 @@ from collections.abc import Mapping
 from limits import RateLimitItem
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import pages
 from .errors import error_response
 from .security import bearer_token, is_key
 
@@ -49,7 +51,7 @@ class RequestLimits:
         path = scope["path"]
         max_bytes = self.body_limits.get(path, MAX_BODY_BYTES)
         if _declared_length(scope) > max_bytes:  # refused before reading a byte of it
-            await _too_large(max_bytes)(scope, receive, send)
+            await _too_large(max_bytes, scope)(scope, receive, send)
             return
         if self.rate is not None and path not in UNLIMITED_PATHS and not path.startswith(UNLIMITED_PREFIXES):
             client = self._client(scope)
@@ -106,7 +108,7 @@ async def _with_body_limit(app: ASGIApp, scope: Scope, receive: Receive, send: S
             received += len(message.get("body", b""))
             body_done = not message.get("more_body", False)
             if received > max_bytes:
-                return await refuse(_too_large(max_bytes))
+                return await refuse(_too_large(max_bytes, scope))
         return message
 
     async def guarded_send(message: Message) -> None:
@@ -123,8 +125,12 @@ async def _with_body_limit(app: ASGIApp, scope: Scope, receive: Receive, send: S
             raise
 
 
-def _too_large(max_bytes: int) -> Response:
-    return error_response(413, "content_too_large", f"the request body is over {max_bytes / 2**20:g} MB")
+def _too_large(max_bytes: int, scope: Scope) -> Response:
+    """JSON for the API; a page in Vietnamese for a browser's form (an upload of too many megabytes)."""
+    if scope["path"].startswith(("/api/", "/mcp")):
+        return error_response(413, "content_too_large", f"the request body is over {max_bytes / 2**20:g} MB")
+    return pages.error_page(Request(scope), 413, f"Dữ liệu gửi lên vượt quá {max_bytes / 2**20:g} MB: hãy gửi ít tệp "
+                                                 "hơn hoặc tệp nhỏ hơn mỗi lần.")
 
 
 def _declared_length(scope: Scope) -> int:

@@ -207,7 +207,8 @@ def test_nothing_to_add_is_a_422_with_a_message(client: TestClient, uploaded: di
 
 def test_too_large_a_request_is_refused_before_reading(client: TestClient, uploaded: dict):
     r = upload(client, uploaded["csrf"], ("a.txt", b"a" * request_limit(MAX_MB)))
-    assert r.status_code == 413
+    assert r.status_code == 413 and r.headers["content-type"].startswith("text/html")  # a page, for the browser
+    assert "Dữ liệu gửi lên vượt quá" in r.text
 
 
 def test_remove_from_the_page(client: TestClient, uploaded: dict):
