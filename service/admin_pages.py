@@ -42,10 +42,10 @@ class Notice:
     items: list[str] = field(default_factory=list)
 
 
-def _login_page(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
+def _login_page(request: Request, status: int = 200, error: str | None = None, next: str = "") -> HTMLResponse:
     enabled = sessions.enabled(request.app.state.settings)
     response = render(request, "login.html", status if enabled else 403, enabled=enabled, error=error,
-                      disabled=sessions.DISABLED)
+                      disabled=sessions.DISABLED, next=_local(next))
     response.headers.update(NO_STORE)
     return response
 
@@ -80,16 +80,24 @@ def _admin_page(request: Request, session: sessions.Session, notices: Sequence[N
     return response
 
 
+def _local(path: str) -> str:
+    """``path`` when it is a page of this site ("/search?q=..."), else "": never a redirect elsewhere."""
+    return path if path.startswith("/") and not path.startswith(("//", "/\\")) else ""
+
+
 @router.get("/admin", response_class=HTMLResponse)
 def admin_home(request: Request,
                page: Annotated[int, Query(ge=1, le=MAX_DOCUMENT_OFFSET // PAGE_SIZE)] = 1,
                find: Annotated[str, Query(max_length=200)] = "",
-               sort: Literal["source", "title", "indexed", "modified"] = "source") -> HTMLResponse:
+               sort: Literal["source", "title", "indexed", "modified"] = "source",
+               next: Annotated[str, Query(max_length=2000)] = "") -> HTMLResponse:
     """The upload form and the document list (searched by title or source, sorted) when signed in; the sign-in
-    form otherwise."""
+    form otherwise (``next``: the page to go back to after signing in)."""
     session = sessions.current(request)
+    if session and _local(next):
+        return RedirectResponse(_local(next), status_code=303)
     view = ListView(page, unicodedata.normalize("NFC", find.strip()), sort)
-    return _admin_page(request, session, view=view) if session else _login_page(request)
+    return _admin_page(request, session, view=view) if session else _login_page(request, next=next)
 
 
 @router.get(UPLOAD_PATH + "/{doc_id}/delete", response_class=HTMLResponse)
@@ -107,18 +115,19 @@ def confirm_delete(request: Request, doc_id: str) -> HTMLResponse:
 
 
 @router.post("/admin/login", response_class=HTMLResponse)
-def login(request: Request, password: Annotated[str, Form(max_length=1000)] = "") -> HTMLResponse:
+def login(request: Request, password: Annotated[str, Form(max_length=1000)] = "",
+          next: Annotated[str, Form(max_length=2000)] = "") -> HTMLResponse:
     guard: sessions.SignInGuard = request.app.state.sign_ins
     address = request.client.host if request.client else "unknown"
     if wait := guard.wait(address):
         page = _login_page(request, 429, f"Đã nhập sai quá nhiều lần: hãy thử lại sau {wait} giây.")
         page.headers["Retry-After"] = str(wait)
         return page
-    response = RedirectResponse("/admin", status_code=303)
+    response = RedirectResponse(_local(next) or "/admin", status_code=303)
     if sessions.enabled(request.app.state.settings) and sessions.sign_in(request, response, password):
         return response
     guard.failed(address)
-    return _login_page(request, 401, "Mật khẩu hoặc khoá không đúng.")
+    return _login_page(request, 401, "Mật khẩu hoặc khoá không đúng.", next)
 
 
 @router.post("/admin/logout")

@@ -27,11 +27,12 @@ from hoidap.index.sentences import paragraphs
 from hoidap.index.store import ShownSentence
 from hoidap.index.text import fold_normalized, normalize, syllables, word_spans
 
+from . import sessions
 from .api import Overloaded, Question, run_search
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(sessions.pages_access)])
 
 
 def day(moment: str | float | None) -> str:
@@ -194,7 +195,10 @@ def render(request: Request, name: str, http_status: int = 200, **context) -> HT
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status, status=status, message=message)
+    """An error as a page; a page that needs signing in (``HOIDAP_PAGES_AUTH``) comes back after it."""
+    back = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "") \
+        if request.method == "GET" and not request.url.path.startswith("/admin") else ""
+    return render(request, "error.html", status, status=status, message=message, back=back)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -29,7 +29,7 @@ from .security import is_key
 from .settings import Settings
 
 COOKIE = "hoidap_admin"
-COOKIE_PATH = "/admin"  # the cookie is never sent to the search pages or the API
+COOKIE_PATH = "/admin"  # the cookie is never sent to the search pages or the API (unless they need it)
 MAX_AGE = 8 * 3600  # a working day
 DISABLED = ("Tải tài liệu lên đang tắt: người quản trị hãy đặt HOIDAP_ADMIN_PASSWORD (hoặc HOIDAP_API_KEYS) "
             "rồi khởi động lại dịch vụ.")
@@ -72,6 +72,18 @@ class Session:
         return hashlib.sha256(self.csrf.encode()).hexdigest()
 
 
+def cookie_path(settings: Settings) -> str:
+    """Where the browser sends the session: /admin only, or the whole site when the pages need signing in."""
+    return "/" if settings.pages_auth else COOKIE_PATH
+
+
+def pages_access(request: Request) -> None:
+    """With ``HOIDAP_PAGES_AUTH`` the search and document pages need the admin sign-in: a 401 page whose
+    button signs in and comes back here."""
+    if request.app.state.settings.pages_auth and current(request) is None:
+        raise HTTPException(401, "Hãy đăng nhập để tìm kiếm trong tài liệu.")
+
+
 def enabled(settings: Settings) -> bool:
     return bool(_secrets(settings))
 
@@ -95,7 +107,7 @@ def sign_in(request: Request, response: Response, password: str) -> bool:
         return False
     token = _serializer(settings).dumps({"csrf": secrets.token_urlsafe(32),
                                          "fingerprint": _fingerprint(settings, password)})
-    response.set_cookie(COOKIE, token, max_age=MAX_AGE, path=COOKIE_PATH, httponly=True, samesite="strict",
+    response.set_cookie(COOKIE, token, max_age=MAX_AGE, path=cookie_path(settings), httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
     return True
 
@@ -113,7 +125,7 @@ def sign_out(request: Request, response: Response, session: Session) -> None:
             db.execute("INSERT OR REPLACE INTO ended VALUES (?, ?)", (session.id, now + MAX_AGE))
     except (sqlite3.Error, OSError) as exc:  # the cookie still goes; a replayed copy would work until it expires
         log.error("could not record the end of a session: %s", exc)
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
+    response.delete_cookie(COOKIE, path=cookie_path(request.app.state.settings), httponly=True, samesite="strict",
                            secure=request.url.scheme == "https")
 
 

@@ -50,24 +50,30 @@ class Settings:
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB  # per uploaded file
     max_queue: int = DEFAULT_MAX_QUEUE  # requests in progress past which searches are answered 503
     body_timeout: float = DEFAULT_BODY_TIMEOUT  # a slow client's stalled body is not waited for longer
+    pages_auth: bool = False  # the search and document pages need the /admin sign-in too (staff sign in once)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
         """``HOIDAP_API_KEYS``, ``HOIDAP_API_KEYS_FILE``, ``HOIDAP_RATE_LIMIT``, ``HOIDAP_CORS_ORIGINS``,
         ``HOIDAP_RELOAD_INTERVAL``, ``HOIDAP_LOG_QUERIES``, ``HOIDAP_ADMIN_PASSWORD``, ``HOIDAP_SECRET_KEY``,
-        ``HOIDAP_MAX_UPLOAD_MB``, ``HOIDAP_MAX_QUEUE`` and ``HOIDAP_BODY_TIMEOUT``."""
+        ``HOIDAP_MAX_UPLOAD_MB``, ``HOIDAP_MAX_QUEUE``, ``HOIDAP_BODY_TIMEOUT`` and ``HOIDAP_PAGES_AUTH``."""
         keys = _split(env.get("HOIDAP_API_KEYS", ""))
         if key_file := env.get("HOIDAP_API_KEYS_FILE"):
             keys += _read_keys(Path(key_file))
         return cls(api_keys=tuple(dict.fromkeys(keys)), rate_limit=_rate_limit(env.get("HOIDAP_RATE_LIMIT")),
                    cors_origins=tuple(_split(env.get("HOIDAP_CORS_ORIGINS", ""))),
                    reload_interval=_interval(env.get("HOIDAP_RELOAD_INTERVAL")),
-                   log_queries=env.get("HOIDAP_LOG_QUERIES", "").strip().lower() in {"1", "true", "yes", "on"},
+                   log_queries=_switch(env.get("HOIDAP_LOG_QUERIES")),
                    admin_password=env.get("HOIDAP_ADMIN_PASSWORD", "").strip(),
                    secret_key=_secret_key(env.get("HOIDAP_SECRET_KEY")),
                    max_upload_mb=_positive(env.get("HOIDAP_MAX_UPLOAD_MB"), "HOIDAP_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
                    max_queue=_positive(env.get("HOIDAP_MAX_QUEUE"), "HOIDAP_MAX_QUEUE", DEFAULT_MAX_QUEUE, int),
-                   body_timeout=_positive(env.get("HOIDAP_BODY_TIMEOUT"), "HOIDAP_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
+                   body_timeout=_positive(env.get("HOIDAP_BODY_TIMEOUT"), "HOIDAP_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT),
+                   pages_auth=_switch(env.get("HOIDAP_PAGES_AUTH")))
+
+
+def _switch(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _split(value: str) -> list[str]:

@@ -11,6 +11,7 @@ import re
 import shutil
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import docx
 import pytest
@@ -332,3 +333,32 @@ def test_an_upload_can_be_downloaded_as_sent(client: TestClient, uploaded: dict)
     assert xss.status_code == 200
     r = client.get(f"/documents/{document_id('upload:trang.html')}/original")
     assert r.status_code == 200 and r.headers["content-disposition"].startswith("attachment")  # never shown as our page
+
+
+def test_pages_can_be_put_behind_the_sign_in(corpus_data_dir: Path):
+    """HOIDAP_PAGES_AUTH: every page needs the /admin sign-in, which then comes back to the page asked for;
+    the stylesheet and the API (its own keys) are not affected, and signing out closes the pages again."""
+    settings = Settings(admin_password=PASSWORD, pages_auth=True, reload_interval=0)
+    with TestClient(create_app(corpus_data_dir, settings=settings)) as c:
+        asked = f"/search?q={QUESTION_19}"
+        for path in ("/", asked, "/documents/abc", "/documents/abc/original"):
+            r = c.get(path)
+            assert r.status_code == 401 and "Hãy đăng nhập để tìm kiếm" in r.text, path
+            assert "19 địa phương" not in r.text
+        assert "/admin?next=/search%3Fq%3D" in c.get(asked).text
+        assert c.get("/static/style.css").status_code == 200 and c.get("/api/v1/health").status_code == 200
+        r = c.post("/admin/login", data={"password": PASSWORD, "next": asked}, follow_redirects=False)
+        assert r.status_code == 303 and unquote(r.headers["location"]) == asked
+        assert "; Path=/;" in r.headers["set-cookie"] or r.headers["set-cookie"].endswith("Path=/")
+        page = c.get(asked)
+        assert page.status_code == 200 and "19 địa phương" in page.text
+        csrf = csrf_of(c.get("/admin").text)
+        c.post("/admin/logout", data={"csrf": csrf})
+        assert c.get(asked).status_code == 401
+
+
+@pytest.mark.parametrize("elsewhere", ["//evil.example/x", "https://evil.example/", "/\\evil.example"])
+def test_signing_in_never_sends_the_browser_elsewhere(tmp_path: Path, elsewhere: str):
+    with no_index_app(tmp_path, admin_password=PASSWORD) as c:
+        r = c.post("/admin/login", data={"password": PASSWORD, "next": elsewhere}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/admin"
