@@ -57,17 +57,21 @@ class Reloader:
         with self._reload_lock:
             if only_if_new and self.is_current():
                 return self.state.engine
-            self._seen = self._target()
+            # Marked seen only once served (or failed): a request that finds it seen must find it served, or it
+            # would be answered from the previous build while this one loads (a document just added: a 404).
+            target = self._target()
             try:
                 engine = self._open()
                 engine.search(WARM_UP_QUESTION)  # the first user should not pay for cold caches
+                self.state.engine, self.state.load_error, self.state.load_error_vi = engine, None, None
             except HoidapError as exc:
                 if self.state.engine is None:
                     self.state.load_error, self.state.load_error_vi = str(exc), exc.vi
                 log.error("index not loaded, %s: %s", "none served" if self.state.engine is None
                           else "still serving the previous one", exc)
                 raise
-            self.state.engine, self.state.load_error, self.state.load_error_vi = engine, None, None
+            finally:
+                self._seen = target
             self.state.loaded_at = time.time()
             info = engine.store.info
             log.info("serving index %s: %d documents, %d passages, model %s", info.path, info.documents,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import socket
 import subprocess
 import threading
@@ -192,3 +193,54 @@ def test_a_stalled_body_is_not_waited_for(corpus_data_dir: Path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_two_servers_on_one_data_dir_under_writes(corpus_data_dir: Path, tmp_path: Path):
+    """Two servers share a data dir while documents are added and removed through either: 4 clients reading
+    from both get no error, and each change is visible on both servers once its response has come."""
+    data = tmp_path / "data"
+    shutil.copytree(corpus_data_dir, data, symlinks=True)
+    key = "khoa-hai-may-chu"
+    auth = {"Authorization": f"Bearer {key}"}
+    servers = [_serve(data, {"HOIDAP_API_KEYS": key}) for _ in range(2)]
+    try:
+        urls = [url for _, url in servers]
+        errors: list[str] = []
+        reads = [0]
+        stop = threading.Event()
+
+        def read(n: int) -> None:
+            with httpx.Client(headers=auth, timeout=60) as http:
+                while not stop.is_set():
+                    url = urls[n % 2]
+                    n += 1
+                    for r in (http.post(f"{url}/api/v1/search", json={"query": QUESTIONS[n % 3]}),
+                              http.get(f"{url}/search", params={"q": QUESTIONS[n % 3]})):
+                        reads[0] += 1
+                        if r.status_code != 200:
+                            errors.append(f"{r.request.url}: {r.status_code} {r.text[:200]}")
+
+        readers = [threading.Thread(target=read, args=(n,)) for n in range(4)]
+        for t in readers:
+            t.start()
+        try:
+            with httpx.Client(headers=auth, timeout=120) as http:
+                for n in range(4):  # add through one server, check on the other, remove through the other
+                    writer, other = urls[n % 2], urls[(n + 1) % 2]
+                    added = http.post(f"{writer}/api/v1/documents",
+                                      json={"title": f"Tin {n}", "text": f"Cầu số {n} dài {100 + n} mét.",
+                                            "source": f"tin/{n}.txt"})
+                    assert added.status_code == 201, added.text
+                    doc_id = added.json()["id"]
+                    assert http.get(f"{other}/api/v1/documents/{doc_id}").status_code == 200
+                    assert http.delete(f"{other}/api/v1/documents/{doc_id}").status_code == 204
+                    assert http.get(f"{writer}/api/v1/documents/{doc_id}").status_code == 404
+        finally:
+            stop.set()
+            for t in readers:
+                t.join()
+        assert reads[0] > 20 and errors == [], errors[:5]
+    finally:
+        for server, _ in servers:
+            server.terminate()
+            server.wait(timeout=30)
