@@ -436,9 +436,11 @@ def serve(
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    from .header_timeout import HeaderDeadline, header_timeout
     from .settings import Settings, new_secret_key
 
     Settings.from_env()  # a bad HOIDAP_* setting stops here in one line, not in each worker
+    header_timeout()
     if workers > 1 and not os.environ.get("HOIDAP_SECRET_KEY", "").strip():
         os.environ["HOIDAP_SECRET_KEY"] = new_secret_key()  # one for all workers: a session works on any of them
     os.environ["HOIDAP_DATA_DIR"] = str(data_dir)
@@ -459,7 +461,7 @@ def serve(
     trusted = forwarded_allow_ips.strip()
     uvicorn.run("hoidap.service.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", log_config=log_config, access_log=False, proxy_headers=bool(trusted),
-                forwarded_allow_ips=trusted or None)
+                forwarded_allow_ips=trusted or None, http=HeaderDeadline)
 
 
 @app.command("mcp")

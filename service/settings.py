@@ -18,6 +18,7 @@ from limits import RateLimitItem, parse
 from hoidap.index.errors import HoidapError
 
 DEFAULT_BODY_TIMEOUT = 30.0  # seconds a request body may stall before it is answered 408
+DEFAULT_HEADER_TIMEOUT = 10.0  # seconds a request's headers may take, from its first byte (header_timeout.py)
 DEFAULT_MAX_QUEUE = 32  # requests in progress past which a search is answered 503 at once
 DEFAULT_RELOAD_INTERVAL = 1.0
 DEFAULT_MAX_UPLOAD_MB = 20.0
@@ -56,7 +57,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
         """``HOIDAP_API_KEYS``, ``HOIDAP_API_KEYS_FILE``, ``HOIDAP_RATE_LIMIT``, ``HOIDAP_CORS_ORIGINS``,
         ``HOIDAP_RELOAD_INTERVAL``, ``HOIDAP_LOG_QUERIES``, ``HOIDAP_ADMIN_PASSWORD``, ``HOIDAP_SECRET_KEY``,
-        ``HOIDAP_MAX_UPLOAD_MB``, ``HOIDAP_MAX_QUEUE``, ``HOIDAP_BODY_TIMEOUT`` and ``HOIDAP_PAGES_AUTH``."""
+        ``HOIDAP_MAX_UPLOAD_MB``, ``HOIDAP_MAX_QUEUE``, ``HOIDAP_BODY_TIMEOUT`` and ``HOIDAP_PAGES_AUTH`` (``HOIDAP_HEADER_TIMEOUT`` is uvicorn's part:
+        :mod:`hoidap.service.header_timeout`)."""
         keys = _split(env.get("HOIDAP_API_KEYS", ""))
         if key_file := env.get("HOIDAP_API_KEYS_FILE"):
             keys += _read_keys(Path(key_file))
@@ -66,9 +68,9 @@ class Settings:
                    log_queries=_switch(env.get("HOIDAP_LOG_QUERIES")),
                    admin_password=env.get("HOIDAP_ADMIN_PASSWORD", "").strip(),
                    secret_key=_secret_key(env.get("HOIDAP_SECRET_KEY")),
-                   max_upload_mb=_positive(env.get("HOIDAP_MAX_UPLOAD_MB"), "HOIDAP_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
-                   max_queue=_positive(env.get("HOIDAP_MAX_QUEUE"), "HOIDAP_MAX_QUEUE", DEFAULT_MAX_QUEUE, int),
-                   body_timeout=_positive(env.get("HOIDAP_BODY_TIMEOUT"), "HOIDAP_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT),
+                   max_upload_mb=positive(env.get("HOIDAP_MAX_UPLOAD_MB"), "HOIDAP_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
+                   max_queue=positive(env.get("HOIDAP_MAX_QUEUE"), "HOIDAP_MAX_QUEUE", DEFAULT_MAX_QUEUE, int),
+                   body_timeout=positive(env.get("HOIDAP_BODY_TIMEOUT"), "HOIDAP_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT),
                    pages_auth=_switch(env.get("HOIDAP_PAGES_AUTH")))
 
 
@@ -122,7 +124,7 @@ def _secret_key(value: str | None) -> str:
     return value.strip()
 
 
-def _positive(value: str | None, name: str, default: float, kind: type = float) -> float:
+def positive(value: str | None, name: str, default: float, kind: type = float) -> float:
     """A positive, finite ``kind`` (int or float) from ``value``; ``default`` when unset."""
     if value is None or not value.strip():
         return default

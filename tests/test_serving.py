@@ -244,3 +244,35 @@ def test_two_servers_on_one_data_dir_under_writes(corpus_data_dir: Path, tmp_pat
         for server, _ in servers:
             server.terminate()
             server.wait(timeout=30)
+
+
+def test_slow_headers_are_not_waited_for(corpus_data_dir: Path):
+    """A client that trickles its headers (one every half second, never the end) or opens a connection and
+    sends nothing is answered 408 and disconnected after HOIDAP_HEADER_TIMEOUT seconds; a normal request on a
+    kept-alive connection is unaffected, and the server goes on answering."""
+    server, url = _serve(corpus_data_dir, {"HOIDAP_HEADER_TIMEOUT": "2"})
+    try:
+        host, port = url.removeprefix("http://").split(":")
+        for first in (b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n", b""):
+            with socket.create_connection((host, int(port)), timeout=30) as sock:
+                sock.sendall(first)
+                started = time.monotonic()
+                answer = b""
+                while time.monotonic() - started < 20:
+                    try:
+                        sock.sendall(b"X-Slow: 1\r\n" if first else b"")
+                    except OSError:
+                        break
+                    if select.select([sock], [], [], 0.5)[0]:
+                        answer = sock.recv(4096)
+                        break
+                waited = time.monotonic() - started
+            assert answer.startswith(b"HTTP/1.1 408") and 1.5 < waited < 6, (answer[:80], waited)
+        with httpx.Client(timeout=30) as http:  # a kept-alive connection idle between requests past the deadline
+            assert http.get(f"{url}/api/v1/health").status_code == 200
+            time.sleep(3)  # longer than the header deadline, shorter than uvicorn's keep-alive (5 s)
+            assert http.get(f"{url}/api/v1/health").status_code == 200
+        assert "19 địa phương" in first_answers(url, QUESTION_19)[0]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
