@@ -17,6 +17,7 @@ is an error. Prints requests, errors, shed requests, latency percentiles, and th
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -91,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--max-queue", type=int, help="HOIDAP_MAX_QUEUE for this run (not the default: to choose it)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="hoidap-load-"))
@@ -100,7 +102,8 @@ def main() -> None:
     extra.mkdir()
     (extra / "cau.txt").write_text("Hải Phòng khánh thành cầu Hoàng Văn Thụ dài 1,5 km vào năm 2020.", encoding="utf-8")
     defaults = {k: v for k, v in os.environ.items() if not k.startswith("HOIDAP_")}
-    server, port = serve(data, defaults)
+    asked = {"HOIDAP_MAX_QUEUE": str(args.max_queue)} if args.max_queue else {}
+    server, port = serve(data, defaults | asked, log=tmp / "server.log")
     base = f"http://127.0.0.1:{port}"
     try:
         before = httpx.get(f"{base}/api/v1/health").json()
@@ -130,19 +133,22 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        inside = [json.loads(line) for line in (tmp / "server.log").read_text().splitlines() if line.startswith("{")]
         shutil.rmtree(tmp, ignore_errors=True)
 
     window = max(1.0, args.seconds / 6)
     first = [m for t, m in memory if t <= window]
     last = [m for t, m in memory if t >= args.seconds - window]
-    print(f"clients {args.clients}, {args.seconds:.0f} s, default settings; a build committed by `hoidap index` at "
+    print(f"clients {args.clients}, {args.seconds:.0f} s, "
+          f"{f'HOIDAP_MAX_QUEUE={args.max_queue}, otherwise ' if args.max_queue else ''}default settings; a build committed by `hoidap index` at "
           f"{swapped_at:.0f} s ({before['documents']} → {after['documents']} documents, built {before['built_at']} → "
           f"{after['built_at']})")
     total = len(latencies) + len(shed)
     print(f"requests {total}, answered {len(latencies) - len(errors)} ({len(latencies) / args.seconds:.1f}/s), "
           f"errors {len(errors)}, shed with 503 + Retry-After {len(shed)} ({len(shed) / max(1, total):.1%})")
     print(f"latency ms of answers: {percentiles(latencies)}")
-    print(f"latency ms of 503s: {percentiles(shed)}")
+    print(f"latency ms of 503s: {percentiles(shed)} (the client's view: its {args.clients} threads share the cores)")
+    print(f"  inside the server (access log): {percentiles([r['duration_ms'] for r in inside if r['status'] == 503])}")
     print(f"server memory MB: first {window:.0f} s median {statistics.median(first):.0f}, "
           f"last {window:.0f} s median {statistics.median(last):.0f}")
     for line in sorted(set(errors))[:10]:

@@ -19,12 +19,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(data_dir: Path, env: dict[str, str], *options: str, seconds: float = 120) -> tuple[subprocess.Popen, int]:
+def serve(data_dir: Path, env: dict[str, str], *options: str, seconds: float = 120,
+          log: Path | None = None) -> tuple[subprocess.Popen, int]:
     """``hoidap serve`` over ``data_dir`` with ``env`` and ``options``, and its port, once /api/v1/health
-    answers 200; a server that exits or stays silent for ``seconds`` ends the benchmark with one line."""
+    answers 200; a server that exits or stays silent for ``seconds`` ends the benchmark with one line.
+    ``log``: a file for its log (the access log's lines time each request inside the server)."""
     port = free_port()
     server = subprocess.Popen([str(HOIDAP), "serve", "--port", str(port), "--data-dir", str(data_dir), *options],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=env, stdout=subprocess.DEVNULL,
+                              stderr=log.open("w") if log else subprocess.DEVNULL)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:

@@ -232,15 +232,6 @@ async def search_get(
     return as_json(await run_search(request, engine_of(request), q, body.options()))
 
 
-class Overloaded(HTTPException):
-    """More requests are in progress than the server can start soon (``HOIDAP_MAX_QUEUE``): a fast 503 with
-    ``Retry-After`` rather than an answer that comes later and later for everyone."""
-
-    def __init__(self, waiting: int) -> None:
-        super().__init__(503, f"the server is busy ({waiting} requests in progress): retry in 1 s",
-                         {"Retry-After": "1"})
-
-
 async def run_search(request: Request, engine: Engine, query: str, options: dict[str, Any]) -> SearchResponse:
     """``engine.search(query, **options)`` here on the event loop when this is the only request in the process,
     else on the search threads (:func:`search_threads`).
@@ -251,9 +242,7 @@ async def run_search(request: Request, engine: Engine, query: str, options: dict
     once first lets requests that arrived with this one be counted before it decides.
     """
     await asyncio.sleep(0)
-    waiting = request.app.state.metrics.in_progress
-    if waiting > request.app.state.settings.max_queue:
-        raise Overloaded(waiting)
+    waiting = request.app.state.metrics.in_progress  # past HOIDAP_MAX_QUEUE, RequestLimits answered 503 already
     search = functools.partial(engine.search, query, **options)
     if waiting <= 1:
         return search()

@@ -85,7 +85,8 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
     app.add_middleware(ServeLatest, reloader=app.state.reloader)
     app.add_middleware(RequestLimits, rate=settings.rate_limit, keys=settings.api_keys,
                        body_limits={admin_pages.UPLOAD_PATH: uploads.request_limit(settings.max_upload_mb)},
-                       body_timeout=settings.body_timeout)
+                       body_timeout=settings.body_timeout, in_progress=lambda: app.state.metrics.in_progress,
+                       max_queue=settings.max_queue)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import jinja2
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BeforeValidator
@@ -28,7 +29,7 @@ from hoidap.index.store import ShownSentence
 from hoidap.index.text import fold_normalized, normalize, syllables, word_spans
 
 from . import sessions
-from .api import Overloaded, Question, run_search
+from .api import Question, run_search
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))
@@ -225,8 +226,13 @@ async def search_page(request: Request, form: Form,
                 "top_k": PAGE_SIZE, "offset": offset, "filters": form.filters(), "restore": not form.exact})
         except QueryError as exc:
             message, status = exc.vi or "Câu hỏi hoặc bộ lọc không hợp lệ.", 422
-        except Overloaded:
-            message, status = "Máy chủ đang bận: hãy thử lại sau giây lát.", 503
+    # the page is made on a worker thread: a results page takes milliseconds to render, which on the event loop
+    # would hold up every other request (a busy server's fast 503s included)
+    return await run_in_threadpool(results_page, request, form, response, message, status)
+
+
+def results_page(request: Request, form: SearchForm, response: SearchResponse | None, message: str | None,
+                 status: int) -> HTMLResponse:
     words = question_words(response.interpreted_query or form.q) if response else (frozenset(), False)
     segments = {r.passage_id: passage_segments(r.text, r.highlights, words) for r in response.results} \
         if response else {}

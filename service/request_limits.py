@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from limits import RateLimitItem
 from limits.storage import MemoryStorage
@@ -26,22 +26,30 @@ from .security import bearer_token, is_key
 MAX_BODY_BYTES = 8 * 2**20  # a 2-million-character document, JSON-escaped, fits
 UNLIMITED_PATHS = {"/api/v1/health", "/metrics", "/docs"}
 UNLIMITED_PREFIXES = ("/static/", "/docs/")
+SEARCH_PATHS = frozenset({"/api/v1/search", "/search", "/mcp"})  # shed first when too many requests are in progress
+BUSY = {"Retry-After": "1"}
 
 
 class RequestLimits:
-    """ASGI middleware answering 413 for oversized bodies, 408 for a body that stalls ``body_timeout`` seconds
-    (None: no limit), and 429 (with ``Retry-After``) past the rate.
+    """ASGI middleware answering 503 (with ``Retry-After``) to a search when more than ``max_queue`` requests are
+    in progress, 413 for oversized bodies, 408 for a body that stalls ``body_timeout`` seconds (None: no limit),
+    and 429 (with ``Retry-After``) past the rate.
 
-    ``body_limits`` gives paths that take more than :data:`MAX_BODY_BYTES` (file uploads) their own limit.
+    A search past ``max_queue`` is answered here, before its body is read or anything else awaited: on a busy
+    server every await waits its turn for the event loop (and the GIL), so a 503 decided later is no longer
+    fast. ``body_limits`` gives paths that take more than :data:`MAX_BODY_BYTES` (file uploads) their own limit.
     """
 
     def __init__(self, app: ASGIApp, rate: RateLimitItem | None, keys: tuple[str, ...],
-                 body_limits: Mapping[str, int] | None = None, body_timeout: float | None = None) -> None:
+                 body_limits: Mapping[str, int] | None = None, body_timeout: float | None = None,
+                 in_progress: Callable[[], int] = lambda: 0, max_queue: int = 0) -> None:
         self.app = app
         self.rate = rate
         self.keys = keys
         self.body_limits = dict(body_limits or {})
         self.body_timeout = body_timeout
+        self.in_progress = in_progress
+        self.max_queue = max_queue
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,6 +57,9 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
+        if self.max_queue and path in SEARCH_PATHS and (waiting := self.in_progress()) > self.max_queue:
+            await _busy(waiting, scope)(scope, receive, send)
+            return
         max_bytes = self.body_limits.get(path, MAX_BODY_BYTES)
         if _declared_length(scope) > max_bytes:  # refused before reading a byte of it
             await _too_large(max_bytes, scope)(scope, receive, send)
@@ -131,6 +142,17 @@ def _too_large(max_bytes: int, scope: Scope) -> Response:
         return error_response(413, "content_too_large", f"the request body is over {max_bytes / 2**20:g} MB")
     return pages.error_page(Request(scope), 413, f"Dữ liệu gửi lên vượt quá {max_bytes / 2**20:g} MB: hãy gửi ít tệp "
                                                  "hơn hoặc tệp nhỏ hơn mỗi lần.")
+
+
+def _busy(waiting: int, scope: Scope) -> Response:
+    """More requests are in progress than the server can start soon (``HOIDAP_MAX_QUEUE``): a fast 503 with
+    ``Retry-After`` rather than an answer that comes later and later for everyone."""
+    if scope["path"] == "/search":
+        page = pages.error_page(Request(scope), 503, "Máy chủ đang bận: hãy thử lại sau giây lát.")
+        page.headers.update(BUSY)
+        return page
+    return error_response(503, "service_unavailable",
+                          f"the server is busy ({waiting} requests in progress): retry in 1 s", BUSY)
 
 
 def _declared_length(scope: Scope) -> int:

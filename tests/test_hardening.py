@@ -260,7 +260,7 @@ def test_keys_from_a_file(tmp_path: Path):
 def test_settings_from_the_environment():
     default = Settings.from_env({})
     assert default.api_keys == () and default.rate_limit is None and default.reload_interval == 1.0
-    assert default.max_queue == 32 and Settings.from_env({"HOIDAP_MAX_QUEUE": "8"}).max_queue == 8
+    assert default.max_queue == 16 and Settings.from_env({"HOIDAP_MAX_QUEUE": "8"}).max_queue == 8
     assert Settings.from_env({"HOIDAP_RATE_LIMIT": "60/minute"}).rate_limit == parse("60/minute")
     assert not default.log_queries and default.cors_origins == ()
     assert Settings.from_env({"HOIDAP_RATE_LIMIT": "off"}).rate_limit is None

@@ -276,3 +276,46 @@ def test_slow_headers_are_not_waited_for(corpus_data_dir: Path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_sixteen_clients_and_a_new_build_with_the_default_settings(corpus_data_dir: Path, tmp_path: Path):
+    """The default settings (no keys, no rate limit, HOIDAP_MAX_QUEUE 16) serve 16 clients without a single
+    429, 503, other error or dropped connection while `hoidap index` commits a new build (bench/load.py
+    runs it for 60 s and at 64 clients)."""
+    data = tmp_path / "data"
+    shutil.copytree(corpus_data_dir, data, symlinks=True)
+    extra = tmp_path / "ban-tin"
+    extra.mkdir()
+    (extra / "cau.txt").write_text("Cầu Hoàng Văn Thụ dài 1,5 km, khánh thành năm 2020.", encoding="utf-8")
+    server, url = _serve(data, {})
+    try:
+        answers: list[int] = []
+        stop = threading.Event()
+
+        def ask(n: int) -> None:
+            with httpx.Client(timeout=60) as http:
+                while not stop.is_set():
+                    n += 1
+                    try:
+                        r = http.post(f"{url}/api/v1/search", json={"query": QUESTIONS[n % 3]}) if n % 4 \
+                            else http.get(f"{url}/search", params={"q": QUESTIONS[n % 3]})
+                        answers.append(r.status_code)
+                    except httpx.HTTPError:
+                        answers.append(0)
+
+        clients = [threading.Thread(target=ask, args=(n,)) for n in range(16)]
+        for t in clients:
+            t.start()
+        time.sleep(3)
+        built = subprocess.run([str(ROOT / ".venv" / "bin" / "hoidap"), "index", str(ROOT / "corpus"), str(extra),
+                                "--data-dir", str(data)], capture_output=True, text=True)
+        time.sleep(3)
+        stop.set()
+        for t in clients:
+            t.join()
+        assert built.returncode == 0, built.stderr
+        assert len(answers) > 100 and set(answers) == {200}, {code: answers.count(code) for code in set(answers)}
+        assert httpx.get(f"{url}/api/v1/health").json()["documents"] == 3  # the new build is served
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
