@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DocumentError
+from .bounded import read_within
 from .formats import READERS, SUPPORTED_SUFFIXES
 from .text import has_words
 
@@ -96,7 +97,7 @@ def load_document(path: Path, source: str | None = None, identity: str | None = 
     except OSError as exc:
         raise DocumentError(f"{source}: cannot read ({exc.strerror or exc})",
                             f"không đọc được tệp ({exc.strerror or exc})") from exc
-    extracted = READERS[suffix](path)
+    extracted = read_within(READERS[suffix], path)  # a crafted file cannot stall or exhaust the process
     if not has_words(extracted.text):
         raise DocumentError(f"{source}: empty document (no letters or digits)", "tài liệu trống (không có chữ hay số)")
     return Document(document_id(identity), extracted.title or path.stem, source, suffix.lstrip("."), extracted.text,

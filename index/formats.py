@@ -59,7 +59,7 @@ def _reading(path: Path, kind: str) -> Iterator[None]:
     """
     try:
         yield
-    except DocumentError:
+    except (DocumentError, MemoryError):  # out of memory is not damage: index.bounded says so
         raise
     except OSError as exc:
         raise DocumentError(f"{path}: cannot read ({exc.strerror or exc})",

@@ -436,11 +436,14 @@ def serve(
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    from hoidap.index.bounded import Bounds
+
     from .header_timeout import HeaderDeadline, header_timeout
     from .settings import Settings, new_secret_key
 
     Settings.from_env()  # a bad HOIDAP_* setting stops here in one line, not in each worker
     header_timeout()
+    Bounds.from_env()
     if workers > 1 and not os.environ.get("HOIDAP_SECRET_KEY", "").strip():
         os.environ["HOIDAP_SECRET_KEY"] = new_secret_key()  # one for all workers: a session works on any of them
     os.environ["HOIDAP_DATA_DIR"] = str(data_dir)
