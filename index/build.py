@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,8 +134,17 @@ def _without_files_given_again(older: dict[str, Document], given: dict[str, Docu
             if i in given or d.source.startswith(NOT_FILES) or d.content_hash not in texts}
 
 
+def _under(original: str | None, folders: Sequence[Path]) -> bool:
+    """Whether a document's file (:attr:`Document.original`) is one of ``folders`` (files or folders, resolved)
+    or lies under one; an upload's kept copy and text sent through the API never are."""
+    if not original or not Path(original).is_absolute():
+        return False
+    path = Path(original)
+    return any(path == folder or folder in path.parents for folder in folders)
+
+
 def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], removals: set[str],
-            keep_others: bool, progress: Progress | None, passage_tokens: int | None = None,
+            prune: Sequence[Path], progress: Progress | None, passage_tokens: int | None = None,
             vector_index: str | None = None, sentence_vectors: str | None = None,
             loading: Callable[[], None] | None = None) -> BuildReport:
     """The one build path; a setting not given (None) is the live index's, else the default."""
@@ -153,9 +162,11 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
             given.setdefault(doc.id, doc)
         older = _without_files_given_again(older, given)
         old_hashes = old.hashes() if old else {i: d.content_hash for i, d in older.items()}
-        # a pruning run removes files no longer given, never an upload or an API document (they have no file)
-        not_files = old.not_files() if old else {i for i, d in older.items() if d.source.startswith(NOT_FILES)}
-        others = [i for i in old_hashes if i not in given and i not in removals and (keep_others or i in not_files)]
+        # a pruning run removes the files under its folders that it was not given: never another folder's, an
+        # upload or an API document
+        folders = [Path(location(folder)) for folder in prune]
+        originals = old.originals() if old else {i: d.original for i, d in older.items()}
+        others = [i for i in old_hashes if i not in given and i not in removals and not _under(originals[i], folders)]
         report = BuildReport(removed=sum(1 for i in old_hashes if i not in given and i not in others))
         to_copy = [i for i in old_hashes if i in given and given[i].content_hash == old_hashes[i] and reusable]
         to_copy += [i for i in others if reusable]
@@ -207,11 +218,12 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
 
 def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedder,
                 passage_tokens: int = DEFAULT_PASSAGE_TOKENS, progress: Progress | None = None,
-                prune: bool = False, vector_index: str | None = None,
+                prune: Sequence[Path] = (), vector_index: str | None = None,
                 sentence_vectors: str | None = None, loading: Callable[[], None] | None = None) -> BuildReport:
     """Index ``documents``: new and changed ones are embedded, unchanged ones reused.
 
-    Documents already indexed but not given are kept, or removed with ``prune`` (files gone from disk).
+    Documents already indexed but not given are kept, unless their file is under one of the files or folders
+    ``prune`` names (files gone from the folders indexed).
     ``vector_index`` is "auto" (exact for small collections) or a kind of :mod:`hoidap.index.vectors`;
     ``sentence_vectors`` one of :data:`SENTENCE_VECTORS`. Either defaults to the index's own, else
     to "auto" and :data:`DEFAULT_SENTENCE_VECTORS`; another vector index kind is built from the
@@ -221,7 +233,7 @@ def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedde
     if sentence_vectors is not None and sentence_vectors not in SENTENCE_VECTORS:
         raise HoidapError(f"unknown kind of sentence vectors {sentence_vectors!r}: "
                           f"choose {' or '.join(SENTENCE_VECTORS)}")
-    return _update(data_dir, embedder, documents, set(), not prune, progress, passage_tokens, vector_index,
+    return _update(data_dir, embedder, documents, set(), prune, progress, passage_tokens, vector_index,
                    sentence_vectors, loading)
 
 
@@ -229,7 +241,7 @@ def update_index(data_dir: Path, embedder: Embedder, upserts: list[Document],
                  removals: list[str]) -> BuildReport:
     """Add or replace ``upserts`` and remove the documents with ids in ``removals``; keep everything else,
     with the passage size and the kinds of sentence vectors and vector index the index has."""
-    return _update(data_dir, embedder, upserts, set(removals), True, None)
+    return _update(data_dir, embedder, upserts, set(removals), (), None)
 
 
 def load_files(paths: Iterable[Path], skipped: list[str]) -> Iterable[Document]:

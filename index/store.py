@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .arrays import mapped_view, runs
-from .documents import NOT_FILES, Document, document_id, location, page_of, section_of
+from .documents import Document, document_id, location, page_of, section_of
 from .errors import CorruptIndexError, IndexBusyError, NoIndexError
 from .lexical import LexicalIndex
 from .passages import Passage
@@ -448,11 +448,9 @@ class Store:
             "SELECT d.id, d.content_hash FROM documents d JOIN passages p ON p.document_id = d.id "
             "GROUP BY d.id ORDER BY min(p.id)")}
 
-    def not_files(self) -> set[str]:
-        """Ids of the documents that are no file (uploads, API documents): a folder run never prunes them."""
-        where = " OR ".join("substr(source, 1, ?) = ?" for _ in NOT_FILES)
-        return {r[0] for r in self.query(f"SELECT id FROM documents WHERE {where}",
-                                         [x for prefix in NOT_FILES for x in (len(prefix), prefix)])}
+    def originals(self) -> dict[str, str | None]:
+        """Document id → :attr:`Document.original`: what a pruning run compares with the folders it indexes."""
+        return {r["id"]: r["original"] for r in self.query("SELECT id, original FROM documents")}
 
     def document(self, doc_id: str) -> sqlite3.Row | None:
         rows = self.query("SELECT * FROM documents WHERE id = ?", (doc_id,))

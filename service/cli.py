@@ -115,7 +115,7 @@ def index_cmd(
     model: Model = None,
     backend: Backend = None,
     passage_tokens: Annotated[int, typer.Option(min=32, max=512, help="preferred passage size in model tokens")] = 256,
-    prune: Annotated[bool, typer.Option(help="remove indexed files no longer given (uploads and API documents are kept)")] = False,
+    prune: Annotated[bool, typer.Option(help="remove the indexed files under these paths that are gone (other folders' files, uploads and API documents are kept)")] = False,
     vector_index: Annotated[str | None, typer.Option(
         help="auto (exact below 30,000 passages, else ivf-pq: the default for a new index), flat, hnsw, ivf-sq8 "
              "or ivf-pq; an index keeps its kind unless this is given")] = None,
@@ -146,7 +146,7 @@ def index_cmd(
             bar.update()
 
         report = build_index(load_found(files, skipped), data_dir, embedder, passage_tokens, progress=indexed,
-                             prune=prune, vector_index=vector_index, sentence_vectors=sentence_vectors,
+                             prune=paths if prune else (), vector_index=vector_index, sentence_vectors=sentence_vectors,
                              loading=lambda: bar.set_description(f"loading model {embedder.name}"))
     for reason in skipped:
         err.print(f"skipped: {reason}", markup=False)

@@ -69,7 +69,7 @@ def test_index_metadata(corpus_data_dir):
 
 def test_rebuild_swaps_whole_and_keeps_one_previous_build(data_dir, embedder):
     first = (data_dir / "current").resolve()
-    build_index(load_files([CORPUS / "hai-phong-doi-ngoai-2016.txt"], []), data_dir, embedder, prune=True)
+    build_index(load_files([CORPUS / "hai-phong-doi-ngoai-2016.txt"], []), data_dir, embedder, prune=[CORPUS])
     second = (data_dir / "current").resolve()
     assert second != first and first.exists(), "a server may still be reading the previous build"
     assert Store.open(data_dir).info.documents == 1
@@ -88,12 +88,12 @@ def test_a_build_being_read_is_never_removed(data_dir, embedder, monkeypatch):
     engine = Engine(served, embedder)
     one, both = list(load_files([CORPUS / "hai-phong-doi-ngoai-2016.txt"], [])), list(load_files([CORPUS], []))
     for documents in (one, both, one):
-        build_index(documents, relative, embedder, prune=True)
+        build_index(documents, relative, embedder, prune=[CORPUS])
         assert served.path.exists()
         assert "19 địa phương" in engine.search(QUESTION_19).answers[0].text
         assert len(served.documents(0, 10)) == 2
     del engine, served
-    build_index(both, relative, embedder, prune=True)
+    build_index(both, relative, embedder, prune=[CORPUS])
     assert len(list((data_dir / "builds").iterdir())) == 2, "the new build and the previous one"
 
 
@@ -107,7 +107,7 @@ def test_unchanged_documents_are_not_re_embedded(data_dir, embedder, tmp_path):
 def test_changed_new_and_pruned_documents(data_dir, embedder, tmp_path):
     docs = tmp_path / "docs"
     shutil.copytree(CORPUS, docs)
-    build_index(load_files([docs], []), data_dir, embedder, prune=True)  # other paths: new ids, old ones pruned
+    build_index(load_files([docs], []), data_dir, embedder, prune=[docs, CORPUS])  # new ids, the old ones pruned
     before = Store.open(data_dir)
     changed = docs / "hai-phong-doi-ngoai-2020.txt"
     changed.write_text(changed.read_text(encoding="utf-8") + "\nThành phố Cảng có 126 đối tác thương mại mới.\n",
@@ -121,7 +121,7 @@ def test_changed_new_and_pruned_documents(data_dir, embedder, tmp_path):
     doc, _, vectors, _ = after.stored_document(kept[0])
     assert np.allclose(vectors, before.stored_document(kept[0])[2]), "unchanged vectors are copied as they were"
     (docs / "moi.txt").unlink()
-    report = build_index(load_files([docs], []), data_dir, embedder, prune=True)
+    report = build_index(load_files([docs], []), data_dir, embedder, prune=[docs])
     assert report.removed == 1 and Store.open(data_dir).info.documents == 2
 
 
@@ -130,10 +130,26 @@ def test_pruning_never_removes_uploads_or_api_documents(data_dir, embedder):
     text = "Cầu Hoàng Văn Thụ bắc qua sông Cấm."
     extra = [Document(document_id(s), "Cầu", s, "txt", text, content_hash(text)) for s in ("api:cau", "upload:cau.txt")]
     update_index(data_dir, embedder, extra, [])
-    report = build_index(load_files([CORPUS / "hai-phong-doi-ngoai-2016.txt"], []), data_dir, embedder, prune=True)
+    report = build_index(load_files([CORPUS / "hai-phong-doi-ngoai-2016.txt"], []), data_dir, embedder,
+                         prune=[CORPUS])
     assert report.removed == 1
     assert sorted(r["source"] for r in Store.open(data_dir).documents()) == [
         "api:cau", "corpus/hai-phong-doi-ngoai-2016.txt", "upload:cau.txt"]
+
+
+def test_pruning_a_folder_keeps_the_other_folders(data_dir, embedder, tmp_path):
+    """`hoidap index other --prune` removes what is gone from `other` only: corpus/'s documents, indexed from
+    another folder, stay."""
+    other = tmp_path / "khac"
+    other.mkdir()
+    (other / "a.txt").write_text("Cầu Rồng dài 666 mét.", encoding="utf-8")
+    (other / "b.txt").write_text("Cầu Trần Thị Lý dài 731 mét.", encoding="utf-8")
+    build_index(load_files([other], []), data_dir, embedder)
+    (other / "b.txt").unlink()
+    report = build_index(load_files([other], []), data_dir, embedder, prune=[other])
+    assert report.removed == 1
+    assert sorted(r["source"] for r in Store.open(data_dir).documents()) == [
+        "corpus/hai-phong-doi-ngoai-2016.txt", "corpus/hai-phong-doi-ngoai-2020.txt", "khac/a.txt"]
 
 
 def test_failed_build_leaves_the_previous_index(data_dir, embedder, tmp_path):
