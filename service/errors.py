@@ -5,6 +5,7 @@ Nothing a client sends may surface as a 500: bad input is a 4xx with a message t
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -74,6 +75,19 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
-        # Answered outside the middleware stack, so the security headers are added here.
-        log.exception("unexpected error on %s", request.url.path)
-        return error_response(500, "internal_error", "internal error: see the server log", SECURITY_HEADERS)
+        # Answered outside the middleware stack, so the security headers are added here. A full disk is the
+        # operator's to fix and says so (507); anything else is a bug, logged with its traceback.
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            log.error("the disk is full (%s) on %s", exc.filename or exc.strerror, request.url.path)
+            if is_api(request):
+                return error_response(507, "disk_full", "the server's disk is full: free some space and retry",
+                                      SECURITY_HEADERS)
+            page = pages.error_page(request, 507, "Ổ đĩa của máy chủ đã đầy: người quản trị hãy giải phóng dung lượng "
+                                                  "rồi thử lại. Tài liệu đã có trong chỉ mục vẫn tìm được như trước.")
+        else:
+            log.exception("unexpected error on %s", request.url.path)
+            if is_api(request):
+                return error_response(500, "internal_error", "internal error: see the server log", SECURITY_HEADERS)
+            page = pages.error_page(request, 500, "Lỗi trong máy chủ: người quản trị xem chi tiết trong nhật ký.")
+        page.headers.update(SECURITY_HEADERS)
+        return page

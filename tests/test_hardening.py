@@ -583,3 +583,22 @@ def test_search_filters_have_one_set_of_names_and_mistakes_are_422(client: TestC
               client.get("/api/v1/search", params={"q": "FDI", "format": "doc"})):
         assert_error(r, 422, "invalid_query")
         assert "docx, htm, html, md, pdf, txt" in r.json()["error"]["message"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
+def test_a_full_disk_is_a_507_that_says_so(corpus_data_dir: Path):
+    """Whatever route meets a full disk (an upload's copy, a build): the API answers a JSON 507 and a browser a
+    page in Vietnamese, never a bare 500. The write is real: /dev/full answers every write with ENOSPC."""
+    app = create_app(corpus_data_dir)
+
+    def write_to_a_full_disk() -> None:
+        Path("/dev/full").write_bytes(b"x")
+
+    app.add_api_route("/api/v1/full-disk", write_to_a_full_disk)
+    app.add_api_route("/full-disk", write_to_a_full_disk)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert_error(c.get("/api/v1/full-disk"), 507, "disk_full")
+        page = c.get("/full-disk")
+        assert page.status_code == 507 and page.headers["content-type"].startswith("text/html")
+        assert "Ổ đĩa của máy chủ đã đầy" in page.text and "content-security-policy" in page.headers
+        assert "19 địa phương" in c.get("/api/v1/search", params={"q": QUESTION_19}).json()["answers"][0]["text"]
