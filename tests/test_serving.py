@@ -140,12 +140,14 @@ def test_overload_is_shed_with_a_fast_503(corpus_data_dir: Path):
         server.wait(timeout=30)
 
 
-def _serve(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def _serve(data_dir: Path, env: dict[str, str], cwd: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """A real ``hoidap serve`` over ``data_dir`` (relative to ``cwd``, if given) with only ``env``'s HOIDAP_*
+    settings, and its URL once it answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOIDAP_")} | env
     server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "hoidap"), "serve", "--port", str(port),
                                "--data-dir", str(data_dir)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, cwd=cwd)
     url = f"http://127.0.0.1:{port}"
     wait_until_serving(url, lambda: server.poll() is None)
     return server, url
@@ -316,6 +318,48 @@ def test_sixteen_clients_and_a_new_build_with_the_default_settings(corpus_data_d
         assert built.returncode == 0, built.stderr
         assert len(answers) > 100 and set(answers) == {200}, {code: answers.count(code) for code in set(answers)}
         assert httpx.get(f"{url}/api/v1/health").json()["documents"] == 3  # the new build is served
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_builds_committed_by_another_process_under_a_relative_data_dir(corpus_data_dir: Path, tmp_path: Path):
+    """`make serve`'s relative data dir, no poller: `hoidap index` commits two builds from another process while 4
+    clients search and read documents; no request fails (the build being served was once deleted under it) and
+    the last build is served."""
+    shutil.copytree(corpus_data_dir, tmp_path / "data", symlinks=True)
+    extra = tmp_path / "ban-tin"
+    extra.mkdir()
+    server, url = _serve(Path("data"), {"HOIDAP_RELOAD_INTERVAL": "off"}, cwd=tmp_path)
+    try:
+        codes: list[int] = []
+        stop = threading.Event()
+        doc_id = httpx.get(f"{url}/api/v1/documents").json()["documents"][0]["id"]
+
+        def use(n: int) -> None:
+            with httpx.Client(base_url=url, timeout=60) as http:
+                while not stop.is_set():
+                    n += 1
+                    for r in (http.post("/api/v1/search", json={"query": QUESTIONS[n % 3]}),
+                              http.get(f"/documents/{doc_id}"), http.get("/api/v1/documents")):
+                        codes.append(r.status_code)
+
+        clients = [threading.Thread(target=use, args=(n,)) for n in range(4)]
+        for t in clients:
+            t.start()
+        try:
+            for n in range(2):
+                (extra / f"tin-{n}.txt").write_text(f"Cầu số {n} dài {100 + n} mét.", encoding="utf-8")
+                built = subprocess.run([str(ROOT / ".venv" / "bin" / "hoidap"), "index", str(ROOT / "corpus"), "ban-tin",
+                                        "--data-dir", "data"], cwd=tmp_path, capture_output=True, text=True)
+                assert built.returncode == 0, built.stderr
+                time.sleep(1)
+        finally:
+            stop.set()
+            for t in clients:
+                t.join()
+        assert len(codes) > 30 and set(codes) == {200}, {c: codes.count(c) for c in set(codes)}
+        assert httpx.get(f"{url}/api/v1/health").json()["documents"] == 4
     finally:
         server.terminate()
         server.wait(timeout=30)
