@@ -23,6 +23,7 @@ import random
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -81,6 +82,38 @@ def client(base: str, deadline: float, latencies: list[float], shed: list[float]
             latencies.append(took)
 
 
+PROBE = """
+import json, socket, sys, time
+host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+body = json.dumps({"query": "Vốn FDI thu hút giai đoạn 2010 - 2015 là bao nhiêu?"}).encode()
+request = (f"POST /api/v1/search HTTP/1.1\\r\\nHost: {host}\\r\\nContent-Type: application/json\\r\\n"
+           f"Content-Length: {len(body)}\\r\\n\\r\\n").encode() + body
+seen = {}
+deadline = time.monotonic() + seconds
+with socket.create_connection((host, port)) as sock:
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        sock.sendall(request)
+        answer = b""
+        while b"\\r\\n\\r\\n" not in answer:
+            answer += sock.recv(65536)
+        head, _, rest = answer.partition(b"\\r\\n\\r\\n")
+        length = int(next(l.split(b":")[1] for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length")))
+        while len(rest) < length:
+            rest += sock.recv(65536)
+        seen.setdefault(head.split()[1].decode(), []).append((time.perf_counter() - started) * 1000)
+        time.sleep(0.01)
+print(json.dumps(seen))
+"""
+
+
+def probe(base: str, seconds: float) -> subprocess.Popen:
+    """A process of its own asking one question every 10 ms over one kept-alive raw socket: the latency a
+    light client sees, apart from the load's client threads and their GIL."""
+    host, port = base.removeprefix("http://").split(":")
+    return subprocess.Popen([sys.executable, "-c", PROBE, host, port, str(seconds)], stdout=subprocess.PIPE, text=True)
+
+
 def percentiles(values: list[float]) -> str:
     if len(values) < 2:
         return "n/a"
@@ -117,6 +150,7 @@ def main() -> None:
                    for n in range(args.clients)]
         for t in threads:
             t.start()
+        light = probe(base, args.seconds - 2)
         swapped_at = None
         while time.monotonic() < deadline:
             memory.append((time.monotonic() - started, rss_mb(server.pid)))
@@ -129,6 +163,7 @@ def main() -> None:
             time.sleep(1)
         for t in threads:
             t.join()
+        probed = json.loads(light.communicate()[0])
         after = httpx.get(f"{base}/api/v1/health").json()
     finally:
         server.terminate()
@@ -149,6 +184,8 @@ def main() -> None:
     print(f"latency ms of answers: {percentiles(latencies)}")
     print(f"latency ms of 503s: {percentiles(shed)} (the client's view: its {args.clients} threads share the cores)")
     print(f"  inside the server (access log): {percentiles([r['duration_ms'] for r in inside if r['status'] == 503])}")
+    for status, values in sorted(probed.items()):
+        print(f"  a light client in its own process, {len(values)} × {status}: {percentiles(values)}")
     print(f"server memory MB: first {window:.0f} s median {statistics.median(first):.0f}, "
           f"last {window:.0f} s median {statistics.median(last):.0f}")
     for line in sorted(set(errors))[:10]:
