@@ -6,10 +6,11 @@ import hashlib
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import DocumentError
 from .bounded import read_within
+from .errors import DocumentError
 from .formats import READERS, SUPPORTED_SUFFIXES
 from .text import has_words
 
@@ -102,6 +103,11 @@ def load_document(path: Path, source: str | None = None, identity: str | None = 
         raise DocumentError(f"{source}: empty document (no letters or digits)", "tài liệu trống (không có chữ hay số)")
     return Document(document_id(identity), extracted.title or path.stem, source, suffix.lstrip("."), extracted.text,
                     content_hash(extracted.text), modified, extracted.pages, extracted.headings, str(location(path)))
+
+
+def iso_time(seconds: float | None) -> str | None:
+    """Unix seconds (a file's modification time) as ISO 8601 in UTC, the one time format shown anywhere."""
+    return None if seconds is None else datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
 
 
 def page_of(pages: Sequence[int], offset: int) -> int | None:

@@ -12,7 +12,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, Field, ValidationError
 
+from hoidap.index.documents import iso_time
 from hoidap.index.errors import NoIndexError
 from hoidap.index.results import SearchResponse
 from hoidap.index.search import ANSWERS, MAX_OFFSET, MAX_QUERY_CHARS, MAX_TOP_K, Engine, Filters
@@ -91,12 +92,7 @@ class SearchRequest(BaseModel):
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"query": EXAMPLE_QUESTION, "top_k": 5}]}}
 
 
-def iso(seconds: float | None) -> str | None:
-    """Unix seconds as ISO 8601 in UTC, the one time format of the API."""
-    return None if seconds is None else datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
-
-
-Modified = Annotated[str | None, BeforeValidator(lambda v: iso(v) if isinstance(v, (int, float)) else v),
+Modified = Annotated[str | None, BeforeValidator(lambda v: iso_time(v) if isinstance(v, (int, float)) else v),
                      Field(description="when the file was last modified (ISO 8601, UTC), where known")]
 
 

@@ -267,10 +267,12 @@ def _print_response(response: SearchResponse) -> None:
 @app.command()
 def documents(data_dir: DataDir = Path("data"), as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the indexed documents: id, passages, source and title (ids and sources are what `remove` takes)."""
+    from hoidap.index.documents import iso_time
     from hoidap.index.store import Store
 
     store = Store.open(data_dir)
-    rows = [dict(r) for offset in range(0, store.info.documents, PAGE) for r in store.documents(offset, PAGE)]
+    rows = [dict(r) | {"modified": iso_time(r["modified"])}
+            for offset in range(0, store.info.documents, PAGE) for r in store.documents(offset, PAGE)]
     if as_json:
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
         return
