@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hoidap.index.errors import HoidapError
 
-from . import admin, admin_pages, api, mcp_server, metrics, pages, sessions, uploads
+from . import admin, admin_pages, api, feedback, mcp_server, metrics, pages, sessions, uploads
 from .access_log import AccessLog
 from .docs import add_docs
 from .errors import add_error_handlers
@@ -71,6 +71,7 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
 
     app.include_router(api.health_router)
     app.include_router(api.router)
+    app.include_router(feedback.router)
     app.include_router(admin.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)

@@ -469,6 +469,44 @@ def serve(
                 forwarded_allow_ips=trusted or None, http=HeaderDeadline)
 
 
+feedback_app = typer.Typer(help="What people said of the answers (POST /api/v1/feedback): list it, or export the "
+                                "confirmed answers as a question set for `hoidap eval`.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("list")
+def feedback_list(data_dir: DataDir = Path("data"),
+                  limit: Annotated[int, typer.Option(min=1, max=10_000, help="rows to show")] = 50,
+                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The latest feedback, newest first: time, verdict, question, the sentence answered."""
+    from .feedback import latest
+
+    rows = latest(data_dir, limit)
+    if as_json:
+        sys.stdout.write(json.dumps([r.model_dump() for r in rows], ensure_ascii=False, indent=2) + "\n")
+        return
+    for r in rows:
+        out.print(f"{r.at}  {'ĐÚNG ' if r.verdict == 'right' else 'SAI  '}  {r.query}  →  {r.answer}"
+                  + (f"  ({r.comment})" if r.comment else ""), markup=False)
+
+
+@feedback_app.command("export")
+def feedback_export(file: Annotated[Path, typer.Argument(help="the SQuAD-format JSON file to write")],
+                    data_dir: DataDir = Path("data")) -> None:
+    """Write the answers confirmed right as a SQuAD v1.1 question set, each question with its document as
+    context: `hoidap eval FILE` then measures search on the questions staff really asked."""
+    from hoidap.index.store import Store
+
+    from .feedback import confirmed, export
+
+    store = Store.open(data_dir)
+    texts = {f.document_id: row["text"] for f in confirmed(data_dir) if (row := store.document(f.document_id))}
+    questions = export(data_dir, texts)
+    file.write_text(json.dumps(questions, ensure_ascii=False, indent=1), encoding="utf-8")
+    count = sum(len(p["qas"]) for article in questions["data"] for p in article["paragraphs"])
+    out.print(f"wrote {count} confirmed questions to {file}", markup=False)
+
+
 @app.command("mcp")
 def mcp_cmd(data_dir: DataDir = Path("data"), model: Model = None, backend: Backend = None,
             reader: ReaderOption = None) -> None:
