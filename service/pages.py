@@ -233,6 +233,7 @@ async def search_page(request: Request, form: Form,
 
 def results_page(request: Request, form: SearchForm, response: SearchResponse | None, message: str | None,
                  status: int) -> HTMLResponse:
+    """The page of ``response`` (None: ``message`` alone), the question's words marked in its passages."""
     words = question_words(response.interpreted_query or form.q) if response else (frozenset(), False)
     segments = {r.passage_id: passage_segments(r.text, r.highlights, words) for r in response.results} \
         if response else {}
