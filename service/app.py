@@ -75,6 +75,7 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
     app.include_router(admin.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
+    app.include_router(feedback.page_router)
     app.include_router(admin_pages.router)
     mcp_server.mount(app)  # the search as MCP tools for AI assistants, behind the same API keys
     add_docs(app)

@@ -17,11 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, Field
 
 from hoidap.index.search import MAX_QUERY_CHARS
 
+from . import sessions
 from .api import ERRORS, Error, Question, engine_of
 from .security import bearer_token, read_access
 
@@ -107,23 +110,30 @@ def confirmed(data_dir: Path) -> list[Feedback]:
             "(SELECT min(id) FROM feedback GROUP BY query, document_id, sentence_id) ORDER BY id")]
 
 
+def sentence_row(request: Request, query: str, document_id: str, sentence_id: int, verdict: str, comment: str,
+                 sender: str | None) -> dict:
+    """A row for :func:`record` about a sentence of the live index; 404 when the index has no such sentence."""
+    engine = engine_of(request)
+    passages = engine.store.passages_of(document_id)
+    sentence = next((s for p in passages for s in p.sentences.values() if s.id == sentence_id), None)
+    if sentence is None:
+        raise HTTPException(404, f"no sentence {sentence_id} in document {document_id!r}")
+    text = engine.store.document(document_id)["text"][sentence.start:sentence.end]
+    return {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "query": query,
+            "document_id": document_id, "sentence_id": sentence_id, "start": sentence.start, "end": sentence.end,
+            "answer": text, "verdict": verdict, "comment": comment, "sender": sender}
+
+
 @router.post("/feedback", status_code=201, response_model=FeedbackCreated,
              responses=ERRORS | {404: {"model": Error, "description": "no such document or sentence"}})
 def give_feedback(request: Request, body: FeedbackRequest) -> FeedbackCreated:
     """Say whether an answer sentence answered the question (what a chatbot's user said). Kept apart from the
     index, so rebuilds and removals keep it; confirmed answers become an evaluation set
     (`hoidap feedback export`)."""
-    engine = engine_of(request)
-    passages = engine.store.passages_of(body.document_id)
-    sentence = next((s for p in passages for s in p.sentences.values() if s.id == body.sentence_id), None)
-    if sentence is None:
-        raise HTTPException(404, f"no sentence {body.sentence_id} in document {body.document_id!r}")
-    text = engine.store.document(body.document_id)["text"][sentence.start:sentence.end]
     token = bearer_token(request.scope)
     sender = "key:" + hashlib.sha256(token.encode()).hexdigest()[:16] if token and request.app.state.settings.api_keys \
         else None
-    row = body.model_dump() | {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "start": sentence.start,
-                               "end": sentence.end, "answer": text, "sender": sender}
+    row = sentence_row(request, body.query, body.document_id, body.sentence_id, body.verdict, body.comment, sender)
     return FeedbackCreated(id=record(request.app.state.data_dir, row))
 
 
@@ -141,3 +151,35 @@ def export(data_dir: Path, documents: dict[str, str]) -> dict:
         paragraph["qas"].append({"id": f"feedback-{f.id}", "question": f.query,
                                  "answers": [{"text": f.answer, "answer_start": start}]})
     return {"version": "1.1", "data": [{"title": "Hỏi Đáp feedback", "paragraphs": list(paragraphs.values())}]}
+
+
+FORM_SALT = "hoidap-feedback-form"
+FORM_MAX_AGE = 24 * 3600  # a results page left open a day may still be answered
+page_router = APIRouter(include_in_schema=False, dependencies=[Depends(sessions.pages_access)])
+
+
+def _form_signer(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(request.app.state.settings.secret_key, salt=FORM_SALT)
+
+
+def form_token(request: Request, query: str, document_id: str, sentence_id: int) -> str:
+    """What a results page's "Đúng / Không đúng" form carries: the answer it is about, signed. Another site
+    cannot read the page, so cannot post feedback in a visitor's name (the admin forms' CSRF token, without a
+    session: the search pages have none)."""
+    return _form_signer(request).dumps([query, document_id, sentence_id])
+
+
+@page_router.post("/feedback")
+def feedback_form(request: Request, token: Annotated[str, Form(max_length=2000)],
+                  verdict: Annotated[Literal["right", "wrong"], Form()],
+                  comment: Annotated[str, Form(max_length=MAX_COMMENT_CHARS)] = "",
+                  back: Annotated[str, Form(max_length=3000)] = "/") -> RedirectResponse:
+    """The page's feedback form: recorded, then back to the results with a thank-you."""
+    try:
+        query, document_id, sentence_id = _form_signer(request).loads(token, max_age=FORM_MAX_AGE)
+    except (BadSignature, ValueError, TypeError):
+        raise HTTPException(403, "Biểu mẫu phản hồi đã cũ hoặc không hợp lệ: hãy tải lại trang rồi thử lại.") from None
+    sender = "page" if sessions.current(request) is None else "admin"
+    record(request.app.state.data_dir, sentence_row(request, query, document_id, sentence_id, verdict, comment, sender))
+    local = back if back.startswith("/search?") else "/"
+    return RedirectResponse(f"{local}&phan_hoi=1" if "?" in local else local, status_code=303)

@@ -28,7 +28,7 @@ from hoidap.index.sentences import paragraphs
 from hoidap.index.store import ShownSentence
 from hoidap.index.text import fold_normalized, normalize, syllables, word_spans
 
-from . import sessions
+from . import feedback, sessions
 from .api import Question, run_search
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -209,9 +209,9 @@ def home(request: Request) -> HTMLResponse:
 
 @router.get("/search", response_class=HTMLResponse)
 async def search_page(request: Request, form: Form,
-                      offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> HTMLResponse:
+                      offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0, phan_hoi: bool = False) -> HTMLResponse:
     """Results for the form's question, a page of :data:`PAGE_SIZE` passages from ``offset``; an empty, too long
-    or unanswerable question gets a message, not an error page."""
+    or unanswerable question gets a message, not an error page. ``phan_hoi``: feedback was just recorded."""
     request.state.query = form.q  # for the access log, if HOIDAP_LOG_QUERIES allows
     engine = request.app.state.engine
     response: SearchResponse | None = None
@@ -228,17 +228,21 @@ async def search_page(request: Request, form: Form,
             message, status = exc.vi or "Câu hỏi hoặc bộ lọc không hợp lệ.", 422
     # the page is made on a worker thread: a results page takes milliseconds to render, which on the event loop
     # would hold up every other request (a busy server's fast 503s included)
-    return await run_in_threadpool(results_page, request, form, response, message, status)
+    return await run_in_threadpool(results_page, request, form, response, message, status, phan_hoi)
 
 
 def results_page(request: Request, form: SearchForm, response: SearchResponse | None, message: str | None,
-                 status: int) -> HTMLResponse:
-    """The page of ``response`` (None: ``message`` alone), the question's words marked in its passages."""
+                 status: int, thanked: bool = False) -> HTMLResponse:
+    """The page of ``response`` (None: ``message`` alone), the question's words marked in its passages, and a
+    signed feedback form for each answer it shows (the best one, each card's marked one)."""
     words = question_words(response.interpreted_query or form.q) if response else (frozenset(), False)
     segments = {r.passage_id: passage_segments(r.text, r.highlights, words) for r in response.results} \
         if response else {}
+    shown = [a for a in response.answers if a.confidence >= response.min_confidence] if response else []
+    tokens = {a.sentence_id: feedback.form_token(request, response.query, a.document_id, a.sentence_id)
+              for a in shown}
     return render(request, "results.html", status, form=form, response=response, segments=segments,
-                  message=message, page_size=PAGE_SIZE)
+                  message=message, page_size=PAGE_SIZE, feedback_tokens=tokens, thanked=thanked)
 
 
 @router.get("/documents/{doc_id}", response_class=HTMLResponse)

@@ -212,8 +212,8 @@ def test_keyboard_only_from_the_home_page_to_a_document(browser, live_url: str):
         assert in_result and tag == "A", stops
         assert all(s[2] != "none" for s in stops if s[0] in ("A", "INPUT", "BUTTON", "SUMMARY")), stops
         per_result = page.evaluate("() => [...document.querySelectorAll('article.result')].map(a => "
-                                   "a.querySelectorAll('a[href]:not([tabindex=\"-1\"]), button, input').length)")
-        assert per_result and set(per_result) == {1}, per_result  # one tab stop per result
+                                   "a.querySelectorAll('a[href]:not([tabindex=\"-1\"])').length)")
+        assert per_result and set(per_result) == {1}, per_result  # one link per result (and its feedback form)
         page.keyboard.press("Enter")
         page.wait_for_url("**/documents/**")
         expect(page.locator("mark:target")).to_contain_text("19 địa phương")
@@ -233,3 +233,26 @@ def test_screenshots(browser, live_url: str, width: int, tmp_path_factory: pytes
         page.screenshot(path=str(folder / f"screenshot-{width}.png"))
     finally:
         page.close()
+
+
+def test_staff_say_an_answer_is_wrong(browser, live_url: str, corpus_data_dir: Path):
+    """One click on "Không đúng" under the best answer, with a comment: recorded, and the page says thanks."""
+    from playwright.sync_api import expect
+
+    from hoidap.service.feedback import latest
+
+    before = len(latest(corpus_data_dir, 1000))
+    page = ask(browser, live_url, QUESTION_19)
+    try:
+        card = page.locator(".best-answer")
+        card.get_by_label("Góp ý (không bắt buộc)").fill("Thiếu số quốc gia")
+        card.get_by_role("button", name="Không đúng").click()
+        page.wait_for_url("**phan_hoi=1**")
+        expect(page.locator(".thanks")).to_contain_text("phản hồi của bạn đã được ghi nhận")
+        expect(page.get_by_role("searchbox", name="Câu hỏi")).to_have_value(QUESTION_19)
+    finally:
+        page.close()
+    rows = latest(corpus_data_dir, 1000)
+    assert len(rows) == before + 1
+    assert (rows[0].verdict, rows[0].query, rows[0].comment) == ("wrong", QUESTION_19, "Thiếu số quốc gia")
+    assert "19 địa phương" in rows[0].answer and rows[0].sender == "page"

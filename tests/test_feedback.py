@@ -22,8 +22,8 @@ HOIDAP = ROOT / ".venv" / "bin" / "hoidap"
 
 @pytest.fixture()
 def data(corpus_data_dir: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(corpus_data_dir, target, symlinks=True)
+    target = tmp_path / "data"  # without the feedback other tests gave on the shared index (the browser test's)
+    shutil.copytree(corpus_data_dir, target, symlinks=True, ignore=shutil.ignore_patterns("feedback.sqlite3*"))
     return target
 
 
@@ -79,3 +79,21 @@ def test_feedback_needs_no_key_when_reading_needs_none(data: Path):
         assert c.post("/api/v1/feedback", content=b"{not json", headers={"content-type": "application/json"}
                       ).status_code == 422
     assert (data / "feedback.sqlite3").exists() and not any((data / "builds").glob("*/feedback.sqlite3"))
+
+
+def test_the_page_form_records_only_what_its_signed_token_names(data: Path):
+    with TestClient(create_app(data, settings=Settings(reload_interval=0))) as c:
+        page = c.get("/search", params={"q": QUESTION_19})
+        token = page.text.split('name="token" value="')[1].split('"')[0]
+        back = f"/search?q={QUESTION_19}"
+        r = c.post("/feedback", data={"token": token, "verdict": "right", "back": back}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].endswith("&phan_hoi=1")
+        assert "phản hồi của bạn đã được ghi nhận" in c.get(r.headers["location"]).text
+        for forged in ("", token[:-2] + "xx", "abc"):
+            r = c.post("/feedback", data={"token": forged, "verdict": "wrong", "back": back})
+            assert r.status_code in (403, 422) and r.headers["content-type"].startswith("text/html")
+        elsewhere = c.post("/feedback", data={"token": token, "verdict": "wrong", "back": "https://evil.example/"},
+                           follow_redirects=False)
+        assert elsewhere.status_code == 303 and elsewhere.headers["location"] == "/"
+    listed = json.loads(cli("feedback", "list", "--json", "--data-dir", str(data)).stdout)
+    assert [r["verdict"] for r in listed] == ["wrong", "right"] and all(r["query"] == QUESTION_19 for r in listed)
