@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from hoidap.index.build import build_index, load_files
 from hoidap.index.embeddings import Embedder
@@ -63,13 +65,11 @@ def wait_until_serving(url: str, running: Callable[[], bool], seconds: float = 1
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="session")
-def live_url(corpus_data_dir: Path):
-    """The app over corpus/ served by a real uvicorn in a background thread, ready once its health check answers."""
+@contextlib.contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """``app`` served by a real uvicorn in a background thread; its URL once its health check answers."""
     port = free_port()
-    config = uvicorn.Config(create_app(corpus_data_dir), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -79,3 +79,10 @@ def live_url(corpus_data_dir: Path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_url(corpus_data_dir: Path):
+    """The app over corpus/, served for the whole session."""
+    with serving(create_app(corpus_data_dir)) as url:
+        yield url

@@ -37,9 +37,8 @@ def browser():
 def test_ask_in_the_browser(browser, live_url: str):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1000, "height": 800}, locale="vi-VN")
+    page = opened(browser, f"{live_url}/", 1000)
     try:
-        page.goto(f"{live_url}/")
         box = page.get_by_label("Câu hỏi")
         expect(box).to_be_focused()  # autofocus: staff can type straight away
         box.fill(QUESTION_19)
@@ -62,10 +61,16 @@ def test_ask_in_the_browser(browser, live_url: str):
         page.close()
 
 
+def opened(browser, url: str, width: int = 1280):  # noqa: ANN001, ANN201
+    """A new page ``width`` px wide, in Vietnamese, at ``url``."""
+    page = browser.new_page(viewport={"width": width, "height": 800}, locale="vi-VN")
+    page.goto(url)
+    return page
+
+
 def ask(browser, live_url: str, question: str, width: int = 1000):  # noqa: ANN001, ANN201
     """A new page ``width`` px wide with ``question`` typed into the home page's box and sent with Enter."""
-    page = browser.new_page(viewport={"width": width, "height": 800}, locale="vi-VN")
-    page.goto(f"{live_url}/")
+    page = opened(browser, f"{live_url}/", width)
     box = page.get_by_label("Câu hỏi")
     box.fill(question)
     box.press("Enter")
@@ -153,9 +158,8 @@ def test_each_result_opens_its_own_passage(browser, live_url: str):
 def test_filters_survive_paging_and_the_way_back(browser, live_url: str):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    page = opened(browser, f"{live_url}/search?q={QUESTION_19}&source=corpus/&format=txt")
     try:
-        page.goto(f"{live_url}/search?q={QUESTION_19}&source=corpus/&format=txt")
         source = page.locator("input[name=source]")
         expect(source).to_have_value("corpus/")
         page.get_by_role("link", name="Trang sau →").click()
@@ -177,9 +181,8 @@ def test_filters_survive_paging_and_the_way_back(browser, live_url: str):
 def test_a_filter_that_empties_the_results_says_so(browser, live_url: str):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    page = opened(browser, f"{live_url}/search?q={QUESTION_19}&source=khong-co-thu-muc/")
     try:
-        page.goto(f"{live_url}/search?q={QUESTION_19}&source=khong-co-thu-muc/")
         expect(page.get_by_role("heading", name="Bộ lọc đã loại hết kết quả")).to_be_visible()
         page.get_by_role("link", name="Bỏ bộ lọc và tìm lại").click()
         page.wait_for_url("**/search?**")
@@ -193,9 +196,8 @@ def test_keyboard_only_from_the_home_page_to_a_document(browser, live_url: str):
     """Type, Enter, Tab to the first result (one tab stop per result), Enter: the document at its answer."""
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    page = opened(browser, f"{live_url}/")
     try:
-        page.goto(f"{live_url}/")
         page.keyboard.type(QUESTION_19)  # the box has the focus
         page.keyboard.press("Enter")
         page.wait_for_url("**/search?q=*")

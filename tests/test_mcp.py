@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -13,13 +12,12 @@ import anyio
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from hoidap.service.app import create_app
 from hoidap.service.settings import Settings
-from tests.conftest import QUESTION_19, free_port, wait_until_serving
+from tests.conftest import QUESTION_19, serving
 
 HOIDAP = str(Path(sys.executable).parent / "hoidap")
 KEY = "k1"
@@ -48,19 +46,9 @@ async def answers_question_19(client: Client) -> str:
 
 @pytest.fixture(scope="module")
 def keyed_url(corpus_data_dir: Path):
-    """The app with an API key, served by a real uvicorn in a background thread."""
-    port = free_port()
-    app = create_app(corpus_data_dir, settings=Settings(api_keys=(KEY,), reload_interval=0))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(url, thread.is_alive)
+    """The app with an API key, served by a real uvicorn."""
+    with serving(create_app(corpus_data_dir, settings=Settings(api_keys=(KEY,), reload_interval=0))) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_stdio_search_then_document(corpus_data_dir: Path):
