@@ -26,7 +26,7 @@ from hoidap.index.errors import NoIndexError
 from hoidap.index.results import SearchResponse
 from hoidap.index.search import ANSWERS, MAX_OFFSET, MAX_QUERY_CHARS, MAX_TOP_K, Engine, Filters
 
-from .security import bearer, read_access
+from .security import bearer, key_sender, read_access
 
 router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(read_access)])
 health_router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -241,8 +241,13 @@ async def run_search(request: Request, engine: Engine, query: str, options: dict
     waiting = request.app.state.metrics.in_progress  # past HOIDAP_MAX_QUEUE, RequestLimits answered 503 already
     search = functools.partial(engine.search, query, **options)
     if waiting <= 1:
-        return search()
-    return await asyncio.get_running_loop().run_in_executor(request.app.state.search_threads, search)
+        response = search()
+    else:
+        response = await asyncio.get_running_loop().run_in_executor(request.app.state.search_threads, search)
+    if request.app.state.settings.log_queries:  # for /admin/feedback's unanswered and most asked questions
+        sender = key_sender(request) or (None if request.url.path.startswith("/api/") else "page")
+        request.app.state.feedback.asked(query, response.answered, sender)
+    return response
 
 
 def search_threads() -> ThreadPoolExecutor:

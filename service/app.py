@@ -20,10 +20,11 @@ from fastapi.staticfiles import StaticFiles
 
 from hoidap.index.errors import HoidapError
 
-from . import admin, admin_pages, api, feedback, mcp_server, metrics, pages, sessions, uploads
+from . import admin, admin_pages, api, feedback_admin, feedback_routes, mcp_server, metrics, pages, sessions, uploads
 from .access_log import AccessLog
 from .docs import add_docs
 from .errors import add_error_handlers
+from .feedback import FeedbackStore
 from .reload import Reloader, ServeLatest
 from .request_limits import RequestLimits
 from .security import SecurityHeaders
@@ -49,6 +50,7 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
         async with mcp_server.running(app):
             yield
         app.state.search_threads.shutdown(wait=False)
+        app.state.feedback.close()
         if poller:
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -66,17 +68,19 @@ def create_app(data_dir: Path | None = None, model: str | None = None, settings:
     app.state.settings = settings
     app.state.data_dir = data_dir
     app.state.sign_ins = sessions.SignInGuard()
+    app.state.feedback = FeedbackStore(data_dir)  # feedback, and questions when HOIDAP_LOG_QUERIES=1
     app.state.reloader = Reloader(app.state, data_dir, model)
     app.state.metrics = metrics.Metrics(app.state)
 
     app.include_router(api.health_router)
     app.include_router(api.router)
-    app.include_router(feedback.router)
+    app.include_router(feedback_routes.router)
     app.include_router(admin.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
-    app.include_router(feedback.page_router)
+    app.include_router(feedback_routes.page_router)
     app.include_router(admin_pages.router)
+    app.include_router(feedback_admin.router)
     mcp_server.mount(app)  # the search as MCP tools for AI assistants, behind the same API keys
     add_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

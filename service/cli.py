@@ -478,30 +478,33 @@ app.add_typer(feedback_app, name="feedback")
 def feedback_list(data_dir: DataDir = Path("data"),
                   limit: Annotated[int, typer.Option(min=1, max=10_000, help="rows to show")] = 50,
                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """The latest feedback, newest first: time, verdict, question, the sentence answered."""
-    from .feedback import latest
+    """The latest feedback, newest first: time, verdict, question, the answer it is about."""
+    from .feedback import FeedbackStore
 
-    rows = latest(data_dir, limit)
+    rows = FeedbackStore(data_dir).latest(limit)
     if as_json:
         sys.stdout.write(json.dumps([r.model_dump() for r in rows], ensure_ascii=False, indent=2) + "\n")
         return
+    said = {"right": "ĐÚNG ", "wrong": "SAI  ", "answer": "CHỌN "}
     for r in rows:
-        out.print(f"{r.at}  {'ĐÚNG ' if r.verdict == 'right' else 'SAI  '}  {r.query}  →  {r.answer}"
-                  + (f"  ({r.comment})" if r.comment else ""), markup=False)
+        out.print(f"{r.at}  {said[r.verdict]}  {r.query}  →  {r.answer}" + (f"  ({r.comment})" if r.comment else ""),
+                  markup=False)
 
 
 @feedback_app.command("export")
 def feedback_export(file: Annotated[Path, typer.Argument(help="the SQuAD-format JSON file to write")],
                     data_dir: DataDir = Path("data")) -> None:
-    """Write the answers confirmed right as a SQuAD v1.1 question set, each question with its document as
-    context: `hoidap eval FILE` then measures search on the questions staff really asked."""
+    """Write the confirmed answers (said right, or marked as the answer on the document page) as a SQuAD v1.1
+    question set, each question with its document as context: `hoidap eval FILE` then measures search on the
+    questions staff really asked."""
     from hoidap.index.store import Store
 
-    from .feedback import confirmed, export
+    from .feedback import FeedbackStore, export
 
     store = Store.open(data_dir)
-    texts = {f.document_id: row["text"] for f in confirmed(data_dir) if (row := store.document(f.document_id))}
-    questions = export(data_dir, texts)
+    confirmed = FeedbackStore(data_dir).confirmed()
+    texts = {f.document_id: row["text"] for f in confirmed if (row := store.document(f.document_id))}
+    questions = export(confirmed, texts)
     file.write_text(json.dumps(questions, ensure_ascii=False, indent=1), encoding="utf-8")
     count = sum(len(p["qas"]) for article in questions["data"] for p in article["paragraphs"])
     out.print(f"wrote {count} confirmed questions to {file}", markup=False)
@@ -510,15 +513,17 @@ def feedback_export(file: Annotated[Path, typer.Argument(help="the SQuAD-format 
 @app.command("mcp")
 def mcp_cmd(data_dir: DataDir = Path("data"), model: Model = None, backend: Backend = None,
             reader: ReaderOption = None) -> None:
-    """Serve the search to an AI assistant as MCP tools (search, get_document) on stdin and stdout.
+    """Serve the search to an AI assistant as MCP tools (search, get_document, give_feedback) on stdin and stdout.
 
     Start it from the assistant's MCP settings; `hoidap serve` offers the same tools at /mcp over HTTP."""
     from hoidap.index.search import Engine
 
+    from .feedback import FeedbackStore
     from .mcp_server import build_server
+    from .settings import Settings
 
     engine = Engine.open(data_dir, model, backend=backend, reader=reader)  # no index: one line, exit 1
-    build_server(lambda: engine).run("stdio")
+    build_server(lambda: engine, FeedbackStore(data_dir), Settings.from_env().log_queries).run("stdio")
 
 
 def main() -> None:

@@ -28,13 +28,17 @@ from hoidap.index.search import MAX_TOP_K, Engine
 
 from .api import EXAMPLE_QUESTION, DocumentDetail, SearchRequest, document_detail
 from .errors import error_response
+from .feedback import MAX_COMMENT_CHARS, FeedbackStore, NotInIndex, Verdict, answer_row
+from .feedback_routes import FeedbackRequest
 from .security import bearer_token, is_key
 
 PATH = "/mcp"
+SENDER = "mcp"  # who sent feedback through the tools, as the feedback rows say
 INSTRUCTIONS = ("Answers questions from the organisation's own Vietnamese documents. Ask `search` the user's "
                 "question in Vietnamese; when `answered` is true, answer with answers[0] (its `span` is the exact "
                 "phrase) and cite its title and source; when false, say the documents do not answer it. "
-                "`get_document` reads a whole document.")
+                "`get_document` reads a whole document. When the user says whether an answer was right, or which "
+                "sentence is, tell `give_feedback`.")
 SEARCH = (f"Search the indexed Vietnamese documents for the answer to a question, e.g. \"{EXAMPLE_QUESTION}\". "
           "Returns answer sentences ranked best first, each with its confidence, document_id, title, source and url "
           "(a page of the web app, relative to its address), and `span`, the exact answer phrase, when the reader "
@@ -43,7 +47,11 @@ SEARCH = (f"Search the indexed Vietnamese documents for the answer to a question
 GET_DOCUMENT = ("Read one indexed document whole: its id, title, source, format, full text, and when it was modified "
                 "and indexed (ISO 8601). Use it for the context around an answer of `search`, e.g. the report that "
                 f"answers \"{EXAMPLE_QUESTION}\" (give that answer's document_id).")
+GIVE_FEEDBACK = ("Record what the user said of an answer of `search`: `right` or `wrong` for that answer (its "
+                 "document_id and sentence_id), or `answer` for another sentence of the document that does answer. "
+                 "Staff read it on the admin pages, and confirmed answers become an evaluation set.")
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 
 Question = Annotated[str, Field(description="the question, in Vietnamese", examples=[EXAMPLE_QUESTION])]
 TopK = Annotated[int, Field(ge=1, le=MAX_TOP_K, description="how many passages to return")]
@@ -53,11 +61,14 @@ Since = Annotated[str | None, Field(description="only documents modified at or a
                                     examples=["2020-01-01"])]
 Until = Annotated[str | None, Field(description="only documents modified at or before this time (ISO 8601)")]
 DocumentId = Annotated[str, Field(description="a `document_id` from `search`")]
+SentenceId = Annotated[int, Field(ge=0, description="the answer's `sentence_id` from `search`")]
+Comment = Annotated[str, Field(max_length=MAX_COMMENT_CHARS, description="what the user said, if anything")]
 
 
-def build_server(current_engine: Callable[[], Engine]) -> MCPServer:
+def build_server(current_engine: Callable[[], Engine], feedback: FeedbackStore, log_queries: bool = False) -> MCPServer:
     """The tools over whatever engine ``current_engine`` returns at each call (the app swaps in new builds);
-    it raises :class:`NoIndexError` when there is none."""
+    it raises :class:`NoIndexError` when there is none. ``feedback`` keeps what users said, and the questions
+    when ``log_queries`` (``HOIDAP_LOG_QUERIES``)."""
     server = MCPServer("hoidap", title="Hỏi Đáp", version=version("hoidap"), instructions=INSTRUCTIONS,
                        log_level="WARNING")  # it sets up logging if nothing has: not at INFO, a line per call
 
@@ -67,7 +78,10 @@ def build_server(current_engine: Callable[[], Engine]) -> MCPServer:
         with _tool_errors():
             body = SearchRequest(query=question, top_k=top_k, source=source, format=format or [], since=since,
                                  until=until)
-            return current_engine().search(body.query, **body.options())
+            response = current_engine().search(body.query, **body.options())
+            if log_queries:
+                feedback.asked(body.query, response.answered, SENDER)
+            return response
 
     @server.tool(description=GET_DOCUMENT, annotations=READ_ONLY)
     def get_document(document_id: DocumentId) -> DocumentDetail:
@@ -77,6 +91,18 @@ def build_server(current_engine: Callable[[], Engine]) -> MCPServer:
             if row is None:
                 raise ToolError(f"no document with id {document_id!r}")
             return document_detail(engine, row)
+
+    @server.tool(description=GIVE_FEEDBACK, annotations=WRITES)
+    def give_feedback(question: Question, document_id: DocumentId, sentence_id: SentenceId, verdict: Verdict,
+                      comment: Comment = "") -> str:
+        with _tool_errors():
+            body = FeedbackRequest(query=question, document_id=document_id, sentence_id=sentence_id,
+                                   verdict=verdict, comment=comment)  # the API's checks
+            try:
+                row = answer_row(current_engine(), body.query, document_id, verdict, comment, SENDER, sentence_id)
+            except NotInIndex as exc:
+                raise ToolError(str(exc)) from exc
+            return f"feedback {feedback.record(row)} recorded"
 
     return server
 
@@ -101,7 +127,7 @@ def mount(app: FastAPI) -> None:
             raise NoIndexError(app.state.load_error or "no index is loaded")
         return app.state.engine
 
-    app.state.mcp = build_server(current_engine)
+    app.state.mcp = build_server(current_engine, app.state.feedback, app.state.settings.log_queries)
     # POST only: stateless, the server has nothing to push on a GET stream, which would be held open for nothing
     app.router.routes.append(LabelledRoute(PATH, KeyedMCP(app), methods=["POST"], include_in_schema=False))
 

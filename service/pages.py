@@ -28,23 +28,33 @@ from hoidap.index.sentences import paragraphs
 from hoidap.index.store import ShownSentence
 from hoidap.index.text import fold_normalized, normalize, syllables, word_spans
 
-from . import feedback, sessions
+from . import sessions
 from .api import Question, run_search
+from .feedback_routes import form_token
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))
 router = APIRouter(include_in_schema=False, dependencies=[Depends(sessions.pages_access)])
 
 
-def day(moment: str | float | None) -> str:
-    """A stored time (ISO 8601 text or Unix seconds) as a Vietnamese date, 01/12/2026; "–" when unknown."""
-    if moment is None or moment == "":
-        return "–"
+def _in_local_time(moment: str | float) -> datetime:
+    """A stored time (ISO 8601 text or Unix seconds) in the server's time zone: the office's."""
     when = datetime.fromisoformat(moment) if isinstance(moment, str) else datetime.fromtimestamp(moment, timezone.utc)
-    return f"{when:%d/%m/%Y}"
+    return when.astimezone()
+
+
+def day(moment: str | float | None) -> str:
+    """A stored time as a Vietnamese date, 01/12/2026; "–" when unknown."""
+    return "–" if moment is None or moment == "" else f"{_in_local_time(moment):%d/%m/%Y}"
+
+
+def day_and_time(moment: str) -> str:
+    """A stored time as a Vietnamese date and the hour, 01/12/2026 14:05."""
+    return f"{_in_local_time(moment):%d/%m/%Y %H:%M}"
 
 
 templates.env.filters["day"] = day
+templates.env.filters["day_and_time"] = day_and_time
 PAGE_SIZE = 10  # passages a results page shows
 
 
@@ -234,22 +244,25 @@ async def search_page(request: Request, form: Form,
 def results_page(request: Request, form: SearchForm, response: SearchResponse | None, message: str | None,
                  status: int, thanked: bool = False) -> HTMLResponse:
     """The page of ``response`` (None: ``message`` alone), the question's words marked in its passages, and a
-    signed feedback form for each answer it shows (the best one, each card's marked one)."""
+    signed feedback form for each answer it shows (the best one, each card's marked one), or one to report the
+    question when the documents did not answer it."""
     words = question_words(response.interpreted_query or form.q) if response else (frozenset(), False)
     segments = {r.passage_id: passage_segments(r.text, r.highlights, words) for r in response.results} \
         if response else {}
     shown = [a for a in response.answers if a.confidence >= response.min_confidence] if response else []
-    tokens = {a.sentence_id: feedback.form_token(request, response.query, a.document_id, a.sentence_id)
-              for a in shown}
+    tokens = {a.sentence_id: form_token(request, response.query, a.document_id, a.sentence_id) for a in shown}
+    report = form_token(request, response.query) if response and not response.answered else None
     return render(request, "results.html", status, form=form, response=response, segments=segments,
-                  message=message, page_size=PAGE_SIZE, feedback_tokens=tokens, thanked=thanked)
+                  message=message, page_size=PAGE_SIZE, feedback_tokens=tokens, report_token=report, thanked=thanked)
 
 
 @router.get("/documents/{doc_id}", response_class=HTMLResponse)
 def document_page(request: Request, doc_id: str, form: Form,
-                  s: Annotated[list[int] | None, Query(description="sentence ids to highlight")] = None) -> HTMLResponse:
+                  s: Annotated[list[int] | None, Query(description="sentence ids to highlight")] = None,
+                  chon: bool = False, phan_hoi: bool = False) -> HTMLResponse:
     """The whole document, paragraphs and headings intact, with the sentences that answered the question
-    highlighted; the form it came from (``q`` and filters) gives the way back to the results."""
+    highlighted; the form it came from (``q`` and filters) gives the way back to the results. ``chon``: each
+    sentence gets a button that marks it as the answer to ``q`` (feedback); ``phan_hoi``: that was just done."""
     engine = request.app.state.engine
     if engine is None:
         raise HTTPException(503, no_index(request))
@@ -260,7 +273,9 @@ def document_page(request: Request, doc_id: str, form: Form,
     headings = {offset for offset, _ in json.loads(doc["headings"])}
     paras = document_paragraphs(doc["text"], sentences, set(s or []), headings)
     first = next((seg.sentence_id for para in paras for seg in para.segments if seg.marked), None)
-    return render(request, "document.html", form=form, doc=doc, paragraphs=paras, first=first)
+    token = form_token(request, form.q, doc_id) if form.q else None
+    return render(request, "document.html", form=form, doc=doc, paragraphs=paras, first=first, token=token,
+                  choosing=chon and token is not None, thanked=phan_hoi)
 
 
 CONTENT_TYPES = {"txt": "text/plain", "md": "text/markdown", "html": "text/html", "htm": "text/html", "pdf": "application/pdf",

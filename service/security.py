@@ -6,6 +6,7 @@ a server started without keys can never be changed through its API.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from fastapi import HTTPException, Request, Security
@@ -43,6 +44,15 @@ def bearer_token(scope: Scope) -> str | None:
             scheme, _, token = value.decode("latin-1").partition(" ")
             return token.strip() if scheme.lower() == "bearer" else None
     return None
+
+
+def key_sender(request: Request) -> str | None:
+    """Who sent a request, as feedback and the question log keep it: a fingerprint of its API key when keys
+    are set (never the key itself), else nobody known."""
+    token = bearer_token(request.scope)
+    if not token or not request.app.state.settings.api_keys:
+        return None
+    return "key:" + hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def _check_key(request: Request, credentials: HTTPAuthorizationCredentials | None) -> None:

@@ -7,17 +7,21 @@ temporary folder, and with ``HOIDAP_SCREENSHOT=1`` into docs/ for the README.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from .conftest import QUESTION_19, ROOT
+from .conftest import QUESTION_19, ROOT, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 DOCS = ROOT / "docs"
+PASSWORD = "mat-khau-trinh-duyet"
 QUESTION_FDI_LONG = "Hải Phòng đã thiết lập quan hệ hữu nghị, hợp tác với bao nhiêu địa phương thuộc bao nhiêu quốc gia?"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
@@ -237,24 +241,60 @@ def test_screenshots(browser, live_url: str, width: int, tmp_path_factory: pytes
         page.close()
 
 
-def test_staff_say_an_answer_is_wrong(browser, live_url: str, corpus_data_dir: Path):
-    """One click on "Không đúng" under the best answer, with a comment: recorded, and the page says thanks."""
+def test_staff_say_an_answer_is_wrong_and_mark_the_right_one(browser, corpus_data_dir: Path, tmp_path: Path):
+    """"Không đúng" under the best answer with a comment, then another sentence of its document marked as the
+    answer; the admin sees both on /admin/feedback, and the marked one exports as a question `hoidap eval` runs."""
     from playwright.sync_api import expect
 
-    from hoidap.service.feedback import latest
+    from hoidap.service.app import create_app
+    from hoidap.service.feedback import FeedbackStore
+    from hoidap.service.settings import Settings
 
-    before = len(latest(corpus_data_dir, 1000))
-    page = ask(browser, live_url, QUESTION_19)
-    try:
-        card = page.locator(".best-answer")
-        card.get_by_label("Góp ý (không bắt buộc)").fill("Thiếu số quốc gia")
-        card.get_by_role("button", name="Không đúng").click()
-        page.wait_for_url("**phan_hoi=1**")
-        expect(page.locator(".thanks")).to_contain_text("phản hồi của bạn đã được ghi nhận")
-        expect(page.get_by_role("searchbox", name="Câu hỏi")).to_have_value(QUESTION_19)
-    finally:
-        page.close()
-    rows = latest(corpus_data_dir, 1000)
-    assert len(rows) == before + 1
-    assert (rows[0].verdict, rows[0].query, rows[0].comment) == ("wrong", QUESTION_19, "Thiếu số quốc gia")
-    assert "19 địa phương" in rows[0].answer and rows[0].sender == "page"
+    data = tmp_path / "data"
+    shutil.copytree(corpus_data_dir, data, symlinks=True, ignore=shutil.ignore_patterns("feedback.sqlite3*"))
+    with serving(create_app(data, settings=Settings(reload_interval=0, admin_password=PASSWORD))) as url:
+        page = ask(browser, url, QUESTION_19)
+        try:
+            card = page.locator(".best-answer")
+            card.get_by_label("Góp ý (không bắt buộc)").fill("Thiếu số quốc gia")
+            card.get_by_role("button", name="Không đúng").click()
+            page.wait_for_url("**phan_hoi=1**")
+            expect(page.locator(".thanks")).to_contain_text("phản hồi của bạn đã được ghi nhận")
+            expect(page.get_by_role("searchbox", name="Câu hỏi")).to_have_value(QUESTION_19)
+
+            page.locator(".best-answer .answer-source a").click()  # its document, at the answer
+            page.wait_for_url("**/documents/**")
+            best = int(page.locator("mark:target").get_attribute("id").removeprefix("s-"))
+            page.get_by_role("link", name="Chọn câu trả lời").click()
+            chosen = page.locator(f"#s-{best + 1}")  # the next sentence, said to be the answer
+            chosen_text = chosen.inner_text()
+            page.locator(f"#s-{best + 1} + button.pick").click()
+            page.wait_for_url("**phan_hoi=1**")
+            expect(page.locator(".thanks")).to_contain_text("đã được ghi nhận là câu trả lời")
+            expect(page.locator(f"mark#s-{best + 1}")).to_be_in_viewport()
+
+            page.goto(f"{url}/admin/feedback")  # signing in comes back here
+            page.get_by_label("Mật khẩu quản trị hoặc khoá API").fill(PASSWORD)
+            page.get_by_role("button", name="Đăng nhập").click()
+            page.wait_for_url("**/admin/feedback**")
+            rows = page.locator("table.feedback-table tbody tr")
+            expect(rows).to_have_count(2)
+            expect(rows.nth(0)).to_contain_text("Câu được chọn")
+            expect(rows.nth(1)).to_contain_text("Không đúng")
+            expect(rows.nth(1)).to_contain_text("Thiếu số quốc gia")
+            expect(page.locator("section", has_text="Câu hỏi bị trả lời sai")).to_contain_text(QUESTION_19)
+        finally:
+            page.close()
+    rows = FeedbackStore(data).latest()
+    assert [(r.verdict, r.sender) for r in rows] == [("answer", "page"), ("wrong", "page")]
+    assert rows[0].answer == chosen_text.strip() and "19 địa phương" in rows[1].answer
+
+    exported = tmp_path / "phan-hoi.json"
+    run = [str(ROOT / ".venv" / "bin" / "hoidap")]
+    done = subprocess.run([*run, "feedback", "export", str(exported), "--data-dir", str(data)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and "wrote 1 confirmed questions" in done.stdout, done.stderr
+    qa = json.loads(exported.read_text(encoding="utf-8"))["data"][0]["paragraphs"][0]["qas"][0]
+    assert qa["question"] == QUESTION_19 and qa["answers"][0]["text"] == rows[0].answer
+    evaluated = subprocess.run([*run, "eval", str(exported), "--json"], capture_output=True, text=True, timeout=300)
+    assert evaluated.returncode == 0 and json.loads(evaluated.stdout)["questions"] == 1, evaluated.stderr

@@ -16,6 +16,7 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from hoidap.service.app import create_app
+from hoidap.service.feedback import FeedbackStore
 from hoidap.service.settings import Settings
 from tests.conftest import QUESTION_19, serving
 
@@ -32,8 +33,8 @@ def run(client: Client, check: Callable[[Client], Awaitable[None]]) -> None:
     anyio.run(main)
 
 
-async def answers_question_19(client: Client) -> str:
-    """The search tool answers as the JSON API does; returns the answer's document id."""
+async def answers_question_19(client: Client) -> dict:
+    """The search tool answers as the JSON API does; returns the best answer."""
     result = await client.call_tool("search", {"question": QUESTION_19})
     assert not result.is_error, result.content
     response = result.structured_content
@@ -41,7 +42,7 @@ async def answers_question_19(client: Client) -> str:
     best = response["answers"][0]
     assert "19 địa phương" in best["text"]
     assert best["url"].startswith("/documents/") and best["source"].startswith("corpus/")
-    return best["document_id"]
+    return best
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +57,9 @@ def test_stdio_search_then_document(corpus_data_dir: Path):
                                    env=dict(os.environ))
 
     async def check(client: Client) -> None:
-        assert {"search", "get_document"} <= {tool.name for tool in (await client.list_tools()).tools}
-        document_id = await answers_question_19(client)
+        assert {"search", "get_document", "give_feedback"} <= {tool.name for tool in (await client.list_tools()).tools}
+        best = await answers_question_19(client)
+        document_id = best["document_id"]
         result = await client.call_tool("get_document", {"document_id": document_id})
         assert not result.is_error, result.content
         document = result.structured_content
@@ -66,7 +68,17 @@ def test_stdio_search_then_document(corpus_data_dir: Path):
         missing = await client.call_tool("get_document", {"document_id": "khong-co"})
         assert missing.is_error and "no document with id 'khong-co'" in missing.content[0].text
 
+        said = {"question": QUESTION_19, "document_id": document_id, "sentence_id": best["sentence_id"],
+                "verdict": "right", "comment": "đúng"}
+        result = await client.call_tool("give_feedback", said)
+        assert not result.is_error and "recorded" in result.content[0].text, result.content
+        for wrong, message in (({"sentence_id": 10**6}, "no sentence 1000000"), ({"verdict": "maybe"}, "verdict")):
+            result = await client.call_tool("give_feedback", said | wrong)
+            assert result.is_error and message in result.content[0].text, (wrong, result.content)
+
     run(Client(params), check)
+    row = FeedbackStore(corpus_data_dir).latest(1)[0]
+    assert (row.verdict, row.sender, row.comment, row.query) == ("right", "mcp", "đúng", QUESTION_19)
 
 
 def test_stdio_without_index_is_one_line(tmp_path: Path):
