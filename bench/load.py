@@ -6,8 +6,10 @@ new build committed midway by another process.
 
 Indexes corpus/ into a temporary data directory and starts `hoidap serve` there with no HOIDAP_* setting
 (no keys, no rate limit, the default HOIDAP_MAX_QUEUE). Each client keeps one connection and mixes
-questions (API and page), document reads and health checks. Halfway through, `hoidap index` adds a
-folder in a separate process, whose build the server swaps in while the clients keep going.
+questions (API and page), document reads and health checks, and after a 503 waits the Retry-After it was
+given, as HTTP clients with retries do (``--ignore-retry-after``: asks again at once, the worst case).
+Halfway through, `hoidap index` adds a folder in a separate process, whose build the server swaps in
+while the clients keep going.
 
 A 503 with Retry-After is overload shed on purpose (``HOIDAP_MAX_QUEUE``): counted apart, with its
 latency (it must be fast). Anything else that is not a 200 (a 429, another 5xx, a connection error)
@@ -54,7 +56,7 @@ def rss_mb(pid: int) -> float:
 
 
 def client(base: str, deadline: float, latencies: list[float], shed: list[float], errors: list[str],
-           seed: int) -> None:
+           seed: int, honour_retry_after: bool) -> None:
     rng = random.Random(seed)
     with httpx.Client(base_url=base, timeout=30) as http:
         doc_ids = [d["id"] for d in http.get("/api/v1/documents").json()["documents"]]
@@ -73,6 +75,8 @@ def client(base: str, deadline: float, latencies: list[float], shed: list[float]
                 took = (time.perf_counter() - started) * 1000
                 if r.status_code == 503 and "retry-after" in r.headers:
                     shed.append(took)
+                    if honour_retry_after:  # as a chatbot's HTTP client with retries does (urllib3, tenacity)
+                        time.sleep(min(float(r.headers["retry-after"]), max(0.0, deadline - time.monotonic())))
                     continue
                 if r.status_code != 200:
                     errors.append(f"{r.request.method} {r.request.url.path}: {r.status_code}")
@@ -126,6 +130,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--max-queue", type=int, help="HOIDAP_MAX_QUEUE for this run (not the default: to choose it)")
+    parser.add_argument("--ignore-retry-after", action="store_true",
+                        help="clients ask again at once after a 503 instead of waiting Retry-After seconds")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="hoidap-load-"))
@@ -146,8 +152,8 @@ def main() -> None:
         memory: list[tuple[float, float]] = []
         started = time.monotonic()
         deadline = started + args.seconds
-        threads = [threading.Thread(target=client, args=(base, deadline, latencies, shed, errors, n))
-                   for n in range(args.clients)]
+        threads = [threading.Thread(target=client, args=(base, deadline, latencies, shed, errors, n,
+                                                         not args.ignore_retry_after)) for n in range(args.clients)]
         for t in threads:
             t.start()
         light = probe(base, args.seconds - 2)
@@ -175,7 +181,9 @@ def main() -> None:
     first = [m for t, m in memory if t <= window]
     last = [m for t, m in memory if t >= args.seconds - window]
     print(f"clients {args.clients}, {args.seconds:.0f} s, "
-          f"{f'HOIDAP_MAX_QUEUE={args.max_queue}, otherwise ' if args.max_queue else ''}default settings; a build committed by `hoidap index` at "
+          f"{f'HOIDAP_MAX_QUEUE={args.max_queue}, otherwise ' if args.max_queue else ''}default settings, clients "
+          f"{'asking again at once after a 503' if args.ignore_retry_after else 'waiting Retry-After after a 503'}; "
+          f"a build committed by `hoidap index` at "
           f"{swapped_at:.0f} s ({before['documents']} → {after['documents']} documents, built {before['built_at']} → "
           f"{after['built_at']})")
     total = len(latencies) + len(shed)
