@@ -5,7 +5,8 @@ new build committed midway by another process.
     python bench/load.py --seconds 60 --clients 64
 
 Indexes corpus/ into a temporary data directory and starts `hoidap serve` there with no HOIDAP_* setting
-(no keys, no rate limit, the default HOIDAP_MAX_QUEUE). Each client keeps one connection and mixes
+(no keys, no rate limit, the default HOIDAP_MAX_QUEUE). Of the ``--clients``, one is a light client in a
+process of its own (below); each of the others, threads of this process, keeps one connection and mixes
 questions (API and page), document reads and health checks, and after a 503 waits the Retry-After it was
 given, as HTTP clients with retries do (``--ignore-retry-after``: asks again at once, the worst case).
 Halfway through, `hoidap index` adds a folder in a separate process, whose build the server swaps in
@@ -153,7 +154,7 @@ def main() -> None:
         started = time.monotonic()
         deadline = started + args.seconds
         threads = [threading.Thread(target=client, args=(base, deadline, latencies, shed, errors, n,
-                                                         not args.ignore_retry_after)) for n in range(args.clients)]
+                                                         not args.ignore_retry_after)) for n in range(args.clients - 1)]
         for t in threads:
             t.start()
         light = probe(base, args.seconds - 2)
