@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.ray-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA_DIR ?= data
@@ -21,6 +22,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Ray (the optional extra hoidap[ray]) for its tests: `make serve` does not need it.
+$(RAY_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,ray]'
+	touch $(RAY_STAMP)
+
 # Debian's Chromium for the browser test (Playwright drives /usr/bin/chromium; its own download fails here).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -35,7 +41,7 @@ index: install
 serve: install index
 	$(BIN)/hoidap serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-test: install browser
+test: install $(RAY_STAMP) browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/indexing.py [--passages 5000] [--raw-passages 1000] [--backend onnx]
                                        [--sentence-vectors encoded pooled]
+    .venv/bin/python bench/indexing.py --ray [--passages 5000]
 
 The corpus is made, not found: the 240 paragraphs of XQuAD-vi (48 Wikipedia articles translated
 into Vietnamese, ``xquad-r.vi.json``, which gives each paragraph's sentences) written as one text file
@@ -17,6 +18,10 @@ same passage texts with ``Embedder.encode`` (or a seeded random sample of them, 
 Peak memory is the process's maximum resident set (``getrusage``), which only grows: read each line
 as the peak up to then. The default run takes about 7 minutes with onnx-int8 on 2 cores; torch is
 several times slower (use ``--passages 1000``).
+
+``--ray`` (needs ``hoidap[ray]``) times instead the default build here and on a local Ray cluster with 1 and
+then 2 embedding actors (``hoidap index --ray --ray-actors N``), each into a fresh index; the cluster is
+started before the timings (its start is printed apart) and each build includes starting its actors.
 """
 
 from __future__ import annotations
@@ -75,7 +80,11 @@ def main() -> None:
     parser.add_argument("--backend", choices=BACKENDS, default=None, help="default: $HOIDAP_BACKEND, else Embedder's")
     parser.add_argument("--sentence-vectors", choices=SENTENCE_VECTORS, nargs="+", default=list(SENTENCE_VECTORS),
                         help="the kinds of sentence vectors to build with, each in a fresh index (default: all)")
+    parser.add_argument("--ray", action="store_true", help="local against a local Ray cluster with 1 and 2 actors")
     args = parser.parse_args()
+    if args.ray:
+        compare_ray(args.passages)
+        return
     embedder = Embedder(backend=resolve_backend(args.backend))
     started = time.perf_counter()
     embedder.encode(["khởi động"], "passage")  # load (and on first use export) the model outside the timings
@@ -120,6 +129,35 @@ def main() -> None:
     for kind, report, _ in builds:
         print(f"build_index with {kind} sentence vectors runs at {report.passages / report.seconds / raw_rate:.2f}x "
               f"the raw encoder's passage rate")
+
+
+def compare_ray(passages: int) -> None:
+    """The default build here, then embedded on a local Ray cluster by 1 and 2 actors."""
+    from hoidap.index.distributed import RayOptions, connect, shutdown
+
+    embedder = Embedder()
+    embedder.encode(["khởi động"], "passage")
+    with tempfile.TemporaryDirectory(prefix="hoidap-indexing-") as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        write_corpus(corpus, 1)
+        write_corpus(corpus, -(-passages // len(passage_texts(corpus, embedder))))
+        local = build_index(load_files([corpus], []), Path(tmp) / "local", embedder)
+        started = time.perf_counter()
+        connect(RayOptions(temp_dir=Path(tmp) / "ray"))
+        cluster_seconds = time.perf_counter() - started
+        try:
+            on_ray = {n: build_index(load_files([corpus], []), Path(tmp) / f"ray-{n}", embedder,
+                                     ray=RayOptions(actors=n)) for n in (1, 2)}
+        finally:
+            shutdown()
+    print(f"{os.cpu_count()} cores; {local.passages} passages, {local.documents} files; a local Ray cluster "
+          f"started in {cluster_seconds:.1f} s (not in the builds' times)")
+    print(f"{'build':<28} {'seconds':>8} {'passages/s':>10} {'x local time':>12}")
+    print(f"{'here (no Ray)':<28} {local.seconds:>8.1f} {local.passages / local.seconds:>10.1f} {1:>12.2f}")
+    for n, report in on_ray.items():
+        print(f"{f'Ray, {n} actor' + ('s' if n > 1 else ''):<28} {report.seconds:>8.1f} "
+              f"{report.passages / report.seconds:>10.1f} {report.seconds / local.seconds:>12.2f}")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from .errors import CorruptIndexError, DocumentError, HoidapError, NoIndexError
 from .passages import Passage, build_passages
 from .store import IndexWriter, Store, build_lock, older_documents
 from .text import NORMALIZATION_VERSION, normalize
+
+if TYPE_CHECKING:
+    from .distributed import RayOptions
 
 DEFAULT_PASSAGE_TOKENS = 256
 # How sentence vectors are made: "pooled" from their passage's own pass (late chunking), or "encoded"
@@ -68,22 +72,38 @@ def split_document(doc: Document, embedder: Embedder, passage_tokens: int) -> li
                           {offset for offset, _ in doc.headings})
 
 
-def _embed_batch(writer: IndexWriter, batch: list[tuple[Document, list[Passage]]], embedder: Embedder,
-                 progress: Progress | None) -> None:
+def document_vectors(batch: list[tuple[Document, list[Passage]]], embedder: Embedder,
+                     sentence_vectors: str) -> list[tuple[list[Passage], np.ndarray, np.ndarray]]:
+    """Each document's passages with their vectors and their sentences' vectors, the whole batch embedded
+    together (here, or by an actor of :mod:`hoidap.index.distributed`)."""
     passage_texts = [normalize(d.text[p.start:p.end]) for d, ps in batch for p in ps]
     sentence_texts = [[normalize(d.text[s.start:s.end]) for s in p.sentences] for d, ps in batch for p in ps]
-    if writer.meta["sentence_vectors"] == "pooled":
-        passage_vectors, sentence_vectors = _pooled(passage_texts, sentence_texts, embedder)
+    if sentence_vectors == "pooled":
+        passage_vectors, sentence_vectors_ = _pooled(passage_texts, sentence_texts, embedder)
     else:
         passage_vectors = embedder.encode(passage_texts, "passage")
-        sentence_vectors = embedder.encode([t for texts in sentence_texts for t in texts], "passage")
+        sentence_vectors_ = embedder.encode([t for texts in sentence_texts for t in texts], "passage")
+    out = []
     p_at = s_at = 0
-    for doc, passages in batch:
+    for _, passages in batch:
         n_s = sum(len(p.sentences) for p in passages)
-        writer.add(doc, passages, passage_vectors[p_at:p_at + len(passages)], sentence_vectors[s_at:s_at + n_s])
+        out.append((passages, passage_vectors[p_at:p_at + len(passages)], sentence_vectors_[s_at:s_at + n_s]))
         p_at, s_at = p_at + len(passages), s_at + n_s
-        if progress:
-            progress(doc)
+    return out
+
+
+def _embedded_here(documents: list[Document], embedder: Embedder, passage_tokens: int,
+                   sentence_vectors: str) -> Iterator[tuple[Document, list[Passage], np.ndarray, np.ndarray]]:
+    """Each document with its passages and their vectors, in order, embedded in this process in batches of
+    about :data:`BATCH_PASSAGES` passages."""
+    batch: list[tuple[Document, list[Passage]]] = []
+    for doc in [*documents, None]:
+        if doc is not None:
+            batch.append((doc, split_document(doc, embedder, passage_tokens)))
+        if batch and (doc is None or sum(len(ps) for _, ps in batch) >= BATCH_PASSAGES):
+            for (document, _), vectors in zip(batch, document_vectors(batch, embedder, sentence_vectors)):
+                yield document, *vectors
+            batch = []
 
 
 def _pooled(passage_texts: list[str], sentence_texts: list[list[str]],
@@ -146,8 +166,9 @@ def _under(original: str | None, folders: Sequence[Path]) -> bool:
 def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], removals: set[str],
             prune: Sequence[Path], progress: Progress | None, passage_tokens: int | None = None,
             vector_index: str | None = None, sentence_vectors: str | None = None,
-            loading: Callable[[], None] | None = None) -> BuildReport:
-    """The one build path; a setting not given (None) is the live index's, else the default."""
+            loading: Callable[[], None] | None = None, ray: RayOptions | None = None) -> BuildReport:
+    """The one build path; a setting not given (None) is the live index's, else the default. ``ray``: the
+    documents to embed are embedded on that Ray cluster instead of here."""
     started = time.perf_counter()
     with build_lock(data_dir):
         old, older = _current(data_dir)
@@ -195,14 +216,15 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
                 writer.add(*old.stored_document(doc_id))
                 if progress and doc_id in given:
                     progress(given[doc_id])
-            batch: list[tuple[Document, list[Passage]]] = []
-            for doc in to_embed:
-                batch.append((doc, split_document(doc, embedder, passage_tokens)))
-                if sum(len(ps) for _, ps in batch) >= BATCH_PASSAGES:
-                    _embed_batch(writer, batch, embedder, progress)
-                    batch = []
-            if batch:
-                _embed_batch(writer, batch, embedder, progress)
+            if ray is not None and to_embed:
+                from .distributed import embedded
+                stream = embedded(to_embed, embedder, passage_tokens, sentence_vectors, ray)
+            else:
+                stream = _embedded_here(to_embed, embedder, passage_tokens, sentence_vectors)
+            for doc, passages, passage_vectors, sentence_vectors_ in stream:
+                writer.add(doc, passages, passage_vectors, sentence_vectors_)
+                if progress:
+                    progress(doc)
             if not writer.counts["documents"]:
                 raise HoidapError("no documents to index: nothing was found, or every file was skipped",
                                   "Chỉ mục không thể trống: không còn tài liệu nào để lập chỉ mục.")
@@ -219,7 +241,8 @@ def _update(data_dir: Path, embedder: Embedder, incoming: Iterable[Document], re
 def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedder,
                 passage_tokens: int = DEFAULT_PASSAGE_TOKENS, progress: Progress | None = None,
                 prune: Sequence[Path] = (), vector_index: str | None = None,
-                sentence_vectors: str | None = None, loading: Callable[[], None] | None = None) -> BuildReport:
+                sentence_vectors: str | None = None, loading: Callable[[], None] | None = None,
+                ray: RayOptions | None = None) -> BuildReport:
     """Index ``documents``: new and changed ones are embedded, unchanged ones reused.
 
     Documents already indexed but not given are kept, unless their file is under one of the files or folders
@@ -228,13 +251,14 @@ def build_index(documents: Iterable[Document], data_dir: Path, embedder: Embedde
     ``sentence_vectors`` one of :data:`SENTENCE_VECTORS`. Either defaults to the index's own, else
     to "auto" and :data:`DEFAULT_SENTENCE_VECTORS`; another vector index kind is built from the
     vectors the index has, without embedding again. ``loading`` is called just before the model loads,
-    when there is anything to embed: a progress display can show that step.
+    when there is anything to embed: a progress display can show that step. ``ray`` embeds on a Ray cluster
+    (:mod:`hoidap.index.distributed`); the build is the same.
     """
     if sentence_vectors is not None and sentence_vectors not in SENTENCE_VECTORS:
         raise HoidapError(f"unknown kind of sentence vectors {sentence_vectors!r}: "
                           f"choose {' or '.join(SENTENCE_VECTORS)}")
     return _update(data_dir, embedder, documents, set(), prune, progress, passage_tokens, vector_index,
-                   sentence_vectors, loading)
+                   sentence_vectors, loading, ray)
 
 
 def update_index(data_dir: Path, embedder: Embedder, upserts: list[Document],

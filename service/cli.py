@@ -6,11 +6,14 @@ that says what to do, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -22,6 +25,7 @@ from rich.text import Text
 from hoidap.index.errors import HoidapError
 
 if TYPE_CHECKING:
+    from hoidap.index.distributed import RayOptions
     from hoidap.index.results import SearchResponse
 
 # Imports of the index package (numpy, ONNX Runtime, SQLite ...) are made inside the commands that
@@ -33,6 +37,9 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 PAGE = 1000  # documents read at a time by `hoidap documents`
+RayAddress = Annotated[str | None, typer.Option(
+    envvar="HOIDAP_RAY_ADDRESS", help="with --ray: `auto` joins the cluster running here, or give its address "
+                                      "(ray://HOST:10001)")]
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="HOIDAP_DATA_DIR", help="where the index lives")]
 Model = Annotated[str | None, typer.Option("--model", envvar="HOIDAP_MODEL",
                                            help="sentence-transformers model name or path (default: multilingual-e5-small, built offline)")]
@@ -120,6 +127,11 @@ def index_cmd(
         help="auto (exact below 30,000 passages, else ivf-pq: the default for a new index), flat, hnsw, ivf-sq8 "
              "or ivf-pq; an index keeps its kind unless this is given")] = None,
     sentence_vectors: SentenceVectors = None,
+    ray: Annotated[bool, typer.Option("--ray", help="embed on a Ray cluster (pip install 'hoidap\\[ray]'): the one "
+                                                    "--ray-address names, else a new local one")] = False,
+    ray_address: RayAddress = None,
+    ray_actors: Annotated[int | None, typer.Option(min=1, help="models embedding side by side on the Ray cluster "
+                                                              "(default: one per two of its CPUs)")] = None,
 ) -> None:
     """Index .txt, .md, .html, .docx and .pdf files; only new and changed files are embedded.
 
@@ -145,9 +157,11 @@ def index_cmd(
             bar.set_description("indexing", refresh=False)
             bar.update()
 
-        report = build_index(load_found(files, skipped), data_dir, embedder, passage_tokens, progress=indexed,
-                             prune=paths if prune else (), vector_index=vector_index, sentence_vectors=sentence_vectors,
-                             loading=lambda: bar.set_description(f"loading model {embedder.name}"))
+        with ray_cluster(ray, ray_address, ray_actors) as cluster:
+            report = build_index(load_found(files, skipped), data_dir, embedder, passage_tokens, progress=indexed,
+                                 prune=paths if prune else (), vector_index=vector_index,
+                                 sentence_vectors=sentence_vectors, ray=cluster,
+                                 loading=lambda: bar.set_description(f"loading model {embedder.name}"))
     for reason in skipped:
         err.print(f"skipped: {reason}", markup=False)
     if not report.changed:
@@ -159,6 +173,22 @@ def index_cmd(
               f"{report.unchanged} unchanged, {report.removed} removed), {report.passages} passages, "
               f"{report.sentences} sentences in {report.seconds:.1f} s ({rate:.1f} passages/s after {report.model_seconds:.1f} s loading the model) into {data_dir}"
               + (f"; vector index now {report.vector_index}" if report.vector_index else ""), markup=False)
+
+
+@contextlib.contextmanager
+def ray_cluster(ray: bool, address: str | None, actors: int | None) -> Iterator[RayOptions | None]:
+    """Where ``--ray`` says to embed (None: here); a local cluster keeps its files in a temporary folder and
+    stops at the end."""
+    if not ray:
+        yield None
+        return
+    from hoidap.index.distributed import RayOptions, shutdown
+
+    with tempfile.TemporaryDirectory(prefix="hoidap-ray-") as temp:  # short: Ray's socket paths have a limit
+        try:
+            yield RayOptions(address, actors, Path(temp))
+        finally:
+            shutdown()
 
 
 @app.command()
@@ -431,6 +461,10 @@ def serve(
     forwarded_allow_ips: Annotated[str, typer.Option(
         envvar="HOIDAP_TRUSTED_PROXIES", help="comma-separated addresses of reverse proxies whose X-Forwarded-For "
                                               "gives the real client address (default: none is trusted)")] = "",
+    ray: Annotated[bool, typer.Option("--ray", help="serve replicas with Ray Serve (pip install 'hoidap\\[ray]') "
+                                                    "on the cluster --ray-address names, else a new local one")] = False,
+    ray_address: RayAddress = None,
+    replicas: Annotated[int, typer.Option(min=1, help="with --ray: replicas of the app, a CPU each")] = 2,
 ) -> None:
     """Serve the search page and the JSON API; the model is loaded once, new builds are picked up while serving."""
     import copy
@@ -460,8 +494,14 @@ def serve(
     log_config["handlers"]["hoidap.access"] = {"class": "logging.StreamHandler", "formatter": "bare",
                                                "stream": "ext://sys.stderr"}
     log_config["loggers"]["hoidap.access"] = {"handlers": ["hoidap.access"], "level": "INFO", "propagate": False}
-    err.print(f"Hỏi Đáp: index {data_dir}, page at http://{host}:{port}/ , API docs at http://{host}:{port}/docs",
-              markup=False)
+    err.print(f"Hỏi Đáp: index {data_dir}, page at http://{host}:{port}/ , API docs at http://{host}:{port}/docs"
+              + (f", {replicas} Ray Serve replicas" if ray else ""), markup=False)
+    if ray:
+        from .ray_serve import serve_until_stopped
+
+        with ray_cluster(True, ray_address, None) as cluster:
+            serve_until_stopped(data_dir, model, host, port, replicas, cluster)
+        return
     # uvicorn would trust X-Forwarded-For from 127.0.0.1 by default: any local client could then pick its address
     trusted = forwarded_allow_ips.strip()
     uvicorn.run("hoidap.service.app:create_app", factory=True, host=host, port=port, workers=workers,

@@ -1,0 +1,125 @@
+"""Embedding on a Ray cluster (``hoidap index --ray``): the documents to embed go through a Ray Data pipeline
+whose stage is an actor pool (one model per actor) that splits them into passages and sentences and embeds
+them; they come back to the driver in order, which writes the build exactly as local indexing does.
+
+Only the embedding of new and changed documents moves: which documents those are, the SQLite rows, the
+vector and lexical indexes and the atomic swap stay :mod:`hoidap.index.build`'s, so a build made with
+``--ray`` and one made without it are interchangeable. Ray is an optional extra (``hoidap[ray]``),
+imported only here and only when asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .documents import Document
+from .embeddings import Embedder
+from .errors import HoidapError
+from .passages import Passage
+
+log = logging.getLogger(__name__)
+DOCUMENTS_PER_TASK = 8  # documents one actor embeds at a time: about the passages a local batch holds
+
+
+class RayError(HoidapError):
+    """Ray is not installed, or the cluster cannot be reached."""
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where to run: ``address`` ``None`` starts a local cluster, ``"auto"`` joins the running one, else
+    ``ray://host:port`` or ``host:port``; ``actors`` models embedding side by side (default: one per two
+    CPUs of the cluster); ``temp_dir`` holds a local cluster's files."""
+
+    address: str | None = None
+    actors: int | None = None
+    temp_dir: Path | None = None
+
+
+def _ray() -> Any:
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # the core worker's notes on stderr
+    try:
+        import ray
+    except ImportError:
+        raise RayError("--ray needs Ray: pip install 'hoidap[ray]'") from None
+    return ray
+
+
+def connect(options: RayOptions) -> Any:
+    """The ``ray`` module, connected to the cluster ``options`` names (a new local one when none)."""
+    ray = _ray()
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "logging_level": logging.ERROR}
+        if options.address:
+            kwargs["address"] = options.address
+        elif options.temp_dir:
+            options.temp_dir.mkdir(parents=True, exist_ok=True)
+            kwargs["_temp_dir"] = str(options.temp_dir.resolve())
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise RayError(f"cannot reach the Ray cluster {options.address or '(local)'}: "
+                           f"{str(exc).splitlines()[0]}") from exc
+    data = ray.data.DataContext.get_current()
+    data.execution_options.preserve_order = True  # the build is written in the order the documents came
+    data.enable_progress_bars = False  # hoidap's own progress bar counts the documents written
+    for name in ("ray", "ray.data"):  # their INFO lines would bury hoidap's own output (after ray.data set them)
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return ray
+
+
+def _embed_stage(model: str, backend: str, passage_tokens: int, sentence_vectors: str) -> type:
+    """The actor class of the embedding stage, its settings bound in (not constructor arguments, which Ray
+    would keep in its object store for restarts)."""
+
+    class Embed:
+        """One model, loaded once, for every batch of documents the pool gives this actor."""
+
+        def __init__(self) -> None:
+            self.embedder = Embedder(model, backend=backend, reader="off")
+
+        def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            from .build import document_vectors, split_document
+
+            split = [(doc, split_document(doc, self.embedder, passage_tokens))
+                     for doc in map(pickle.loads, batch["document"])]
+            vectors = document_vectors(split, self.embedder, sentence_vectors)
+            return {"position": batch["position"],
+                    "embedded": np.array([pickle.dumps(v) for v in vectors], dtype=object)}
+
+    return Embed
+
+
+def embedded(documents: list[Document], embedder: Embedder, passage_tokens: int, sentence_vectors: str,
+             options: RayOptions) -> Iterator[tuple[Document, list[Passage], np.ndarray, np.ndarray]]:
+    """Each of ``documents`` with its passages and their vectors, in order, split and embedded on the cluster."""
+    ray = connect(options)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    actors = options.actors or max(1, cpus // 2)
+    rows = [{"position": i, "document": pickle.dumps(doc)} for i, doc in enumerate(documents)]
+    stage = _embed_stage(embedder.name, embedder.backend, passage_tokens, sentence_vectors)
+    # Ray Data restarts an actor that dies and gives its batch to another (its defaults for actor pools)
+    pipeline = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), actors * 4))).map_batches(
+        stage, compute=ray.data.ActorPoolStrategy(size=actors), batch_size=DOCUMENTS_PER_TASK, batch_format="numpy",
+        num_cpus=max(1, cpus // actors))
+    for row in pipeline.iter_rows():
+        doc = documents[int(row["position"])]
+        passages, passage_vectors, sentence_vectors_ = pickle.loads(row["embedded"])
+        yield doc, passages, passage_vectors, sentence_vectors_
+
+
+def shutdown() -> None:
+    """Leave the cluster (a local one stops)."""
+    ray = _ray()
+    if ray.is_initialized():
+        ray.shutdown()
