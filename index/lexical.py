@@ -24,6 +24,7 @@ _ARRAYS = ("data", "indices", "indptr")
 
 FOLDED = "~"  # prefix of the folded namespace
 K1, B = 1.2, 0.75
+LOOK_UP_FACTOR = 16  # a binary search per row and term costs about this many postings read through
 
 
 def lexical_terms(matched: str) -> list[str]:
@@ -41,7 +42,9 @@ class LexicalIndex:
 
     def __init__(self, postings: dict[str, np.ndarray], size: int, vocabulary: dict[str, int],
                  bm25: "bm25s.BM25 | None" = None) -> None:  # noqa: F821
-        self.postings = postings  # bm25s's score matrix, CSC: each term's rows (indices) and scores (data)
+        # bm25s's score matrix, CSC: each term's rows (indices, ascending: bm25s adds documents in order) and
+        # scores (data)
+        self.postings = postings
         self.size = size
         self.vocabulary = vocabulary
         self._built = bm25  # what save writes
@@ -103,20 +106,24 @@ class LexicalIndex:
         The sum of the terms' precomputed postings, as ``bm25s.BM25.get_scores_from_ids`` computes it,
         but in one ``bincount`` over all the terms' postings rather than an ``np.add.at`` per term:
         a question has dozens of terms (syllables, bigrams, folded forms), so this is several times faster.
-        Scoring only some rows spares an array the size of the whole index on every query.
+        Scoring only some rows spares an array the size of the whole index on every query, and a few rows
+        against long postings are looked up in them (:func:`_looked_up`) rather than read through them.
         """
-        postings = runs(*self._spans(ids))
+        starts, ends = self._spans(ids)
         matrix = self.postings
+        if rows is not None and _look_up(starts, ends, rows):
+            return _looked_up(matrix, starts, ends, rows, matrix["data"]).sum(axis=1).astype(np.float32)
+        postings = runs(starts, ends)
         found = matrix["indices"][postings]
         if rows is None:
             return np.bincount(found, weights=matrix["data"][postings], minlength=self.size).astype(np.float32)
         at, hit = _among(found, rows)
         return np.bincount(at[hit], weights=matrix["data"][postings[hit]], minlength=rows.size).astype(np.float32)
 
-    def scores_and_most(self, ids: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-        """:meth:`scores`, and the most any row of the whole index could score for these terms: the sum of
-        each term's best score in any row. A row's score divided by it is comparable across collections
-        and questions (the confidence's lexical signals), and it costs one pass over postings already read."""
+    def scores_and_most(self, ids: np.ndarray) -> tuple[np.ndarray, float]:
+        """:meth:`scores` of every row, and the most any row could score for these terms: the sum of each
+        term's best score in any row. A row's score divided by it is comparable across collections and
+        questions (the confidence's lexical signals), and it costs one pass over postings already read."""
         starts, ends = self._spans(ids)
         postings = runs(starts, ends)
         matrix = self.postings
@@ -125,10 +132,7 @@ class LexicalIndex:
         lengths = ends - starts
         held = lengths > 0
         most = float(np.maximum.reduceat(weights, (np.cumsum(lengths) - lengths)[held]).sum()) if held.any() else 0.0
-        if rows is None:
-            return np.bincount(found, weights=weights, minlength=self.size).astype(np.float32), most
-        at, hit = _among(found, rows)
-        return np.bincount(at[hit], weights=weights[hit], minlength=rows.size).astype(np.float32), most
+        return np.bincount(found, weights=weights, minlength=self.size).astype(np.float32), most
 
     def idf(self, ids: np.ndarray) -> tuple[np.ndarray, float]:
         """The BM25 IDF of each term in ``ids`` (from its postings' count, no extra read), and the IDF of a term
@@ -142,6 +146,8 @@ class LexicalIndex:
         """Which of ``rows`` (ascending) hold which term: booleans of shape (len(rows), len(ids)), read
         from the postings rather than from each row's text."""
         starts, ends = self._spans(ids)
+        if _look_up(starts, ends, rows):
+            return _looked_up(self.postings, starts, ends, rows, None) > 0
         at, hit = _among(self.postings["indices"][runs(starts, ends)], rows)
         held = np.zeros((rows.size, ids.size), dtype=bool)
         held[at[hit], np.repeat(np.arange(ids.size), ends - starts)[hit]] = True
@@ -151,6 +157,28 @@ class LexicalIndex:
         """Where each term's postings start and end in the score matrix."""
         indptr = self.postings["indptr"]
         return indptr[ids], indptr[ids + 1]
+
+
+def _look_up(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> bool:
+    """Whether looking ``rows`` up in each term's postings (a binary search each) costs less than reading
+    the postings through."""
+    return int((ends - starts).sum()) > LOOK_UP_FACTOR * rows.size * starts.size
+
+
+def _looked_up(matrix: dict[str, np.ndarray], starts: np.ndarray, ends: np.ndarray, rows: np.ndarray,
+               values: np.ndarray | None) -> np.ndarray:
+    """For each of ``rows`` (ascending) and each term's postings ``[starts, ends)``: its ``values`` entry
+    (a score) where the row holds the term, else 0; 1 for held when ``values`` is None. Shape (rows, terms),
+    float64: summed along a row in term order, as ``bincount`` sums the postings read through."""
+    indices = matrix["indices"]
+    out = np.zeros((rows.size, starts.size), dtype=np.float64)
+    for j, (start, end) in enumerate(zip(starts.tolist(), ends.tolist())):
+        if end > start and rows.size:
+            postings = indices[start:end]
+            at = np.minimum(np.searchsorted(postings, rows), end - start - 1)
+            hit = postings[at] == rows
+            out[hit, j] = 1.0 if values is None else values[start + at[hit]]
+    return out
 
 
 def _among(found: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 
+from hoidap.index import lexical
 from hoidap.index.lexical import FOLDED, LexicalIndex, lexical_terms
 from hoidap.index.question import Expected, offers
 from hoidap.index.text import normalize
@@ -136,3 +137,29 @@ def test_holding_reads_the_postings_of_the_rows_asked_for():
     [index] = LexicalIndex.build(["hải phòng", "hà nội", "hải phòng và hà nội"])
     held = index.holding(index.ids(["~hai", "~noi", "~xyzzy"]), np.array([1, 2]))
     assert held.tolist() == [[False, True], [True, True]], "an unknown term has no column"
+
+
+@pytest.fixture(scope="module")
+def large_index(tmp_path_factory: pytest.TempPathFactory) -> LexicalIndex:
+    """20,000 passages of Zipf-distributed syllables (a few frequent ones hold most postings, as "của",
+    "là", "năm" do), saved and loaded back as the store loads it: large enough that a few rows are looked
+    up in the postings rather than read through."""
+    rng = np.random.default_rng(7)
+    syllables = [f"t{'àáảãạ'[i % 5]}{i}" for i in range(4000)]
+    weights = 1 / np.arange(1, len(syllables) + 1) ** 1.1
+    texts = [" ".join(syllables[i] for i in rng.choice(len(syllables), rng.integers(10, 60), p=weights / weights.sum()))
+             for _ in range(20_000)]
+    [index] = LexicalIndex.build(texts)
+    folder = tmp_path_factory.mktemp("lexical")
+    index.save(folder)
+    return LexicalIndex.load(folder)
+
+
+def test_looking_rows_up_gives_what_reading_through_gives(large_index: LexicalIndex):
+    ids = large_index.ids(lexical_terms("tà0 tá1 tả2 tã3 tạ4 tà1000"))
+    rows = np.array([3, 17, 250, 19_999])
+    assert lexical._look_up(*large_index._spans(ids), rows)
+    assert large_index.scores(ids, rows).tolist() == large_index.scores(ids)[rows].tolist()  # bit for bit
+    held = large_index.holding(ids, rows)
+    every = np.arange(large_index.size)
+    assert np.array_equal(held, large_index.holding(ids, every)[rows])  # all rows: read through
