@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from .errors import DocumentError, HoidapError
+from .config import positive
+from .errors import DocumentError
 from .formats import Extracted
 
 ISOLATED = frozenset({".docx", ".pdf", ".html", ".htm"})  # parsers a crafted file can make run away
@@ -44,21 +45,11 @@ class Bounds:
     @functools.cache
     def from_env(cls) -> "Bounds":
         """The ``HOIDAP_MAX_DOCUMENT_*`` settings, else the defaults."""
-        return cls(_number("HOIDAP_MAX_DOCUMENT_SECONDS", cls.seconds, float),
-                   _number("HOIDAP_MAX_DOCUMENT_MB", cls.memory_mb, int),
-                   _number("HOIDAP_MAX_DOCUMENT_CHARS", cls.chars, int),
-                   _number("HOIDAP_MAX_DOCUMENT_PAGES", cls.pages, int))
-
-
-def _number(name: str, default: float, kind: type) -> float:
-    raw = os.environ.get(name, "").strip()
-    try:
-        value = kind(raw) if raw else default
-    except ValueError:
-        value = 0
-    if not value > 0:
-        raise HoidapError(f"{name}={raw!r} is not a positive number")
-    return value
+        env = os.environ.get
+        return cls(positive(env("HOIDAP_MAX_DOCUMENT_SECONDS"), "HOIDAP_MAX_DOCUMENT_SECONDS", cls.seconds),
+                   positive(env("HOIDAP_MAX_DOCUMENT_MB"), "HOIDAP_MAX_DOCUMENT_MB", cls.memory_mb, int),
+                   positive(env("HOIDAP_MAX_DOCUMENT_CHARS"), "HOIDAP_MAX_DOCUMENT_CHARS", cls.chars, int),
+                   positive(env("HOIDAP_MAX_DOCUMENT_PAGES"), "HOIDAP_MAX_DOCUMENT_PAGES", cls.pages, int))
 
 
 def read_within(reader: Callable[[Path], Extracted], path: Path, bounds: Bounds | None = None) -> Extracted:

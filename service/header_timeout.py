@@ -15,7 +15,9 @@ import os
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .settings import DEFAULT_HEADER_TIMEOUT, positive
+from hoidap.index.config import positive
+
+from .settings import DEFAULT_HEADER_TIMEOUT
 
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 

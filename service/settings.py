@@ -6,7 +6,6 @@ file or a rate limit must not leave a server running open or unlimited.
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from limits import RateLimitItem, parse
 
-from hoidap.index.errors import HoidapError
+from hoidap.index.config import ConfigError, positive
 
 DEFAULT_BODY_TIMEOUT = 30.0  # seconds a request body may stall before it is answered 408
 DEFAULT_HEADER_TIMEOUT = 10.0  # seconds a request's headers may take, from its first byte (header_timeout.py)
@@ -27,10 +26,6 @@ DEFAULT_RELOAD_INTERVAL = 1.0
 DEFAULT_MAX_UPLOAD_MB = 20.0
 MIN_SECRET_KEY_CHARS = 32
 _OFF = {"", "0", "off", "none", "false"}
-
-
-class ConfigError(HoidapError):
-    """An environment variable of the service has a value it cannot use."""
 
 
 def new_secret_key() -> str:
@@ -125,16 +120,3 @@ def _secret_key(value: str | None) -> str:
         raise ConfigError(f"HOIDAP_SECRET_KEY: use at least {MIN_SECRET_KEY_CHARS} random characters, "
                           "e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
     return value.strip()
-
-
-def positive(value: str | None, name: str, default: float, kind: type = float) -> float:
-    """A positive, finite ``kind`` (int or float) from ``value``; ``default`` when unset."""
-    if value is None or not value.strip():
-        return default
-    try:
-        number = kind(value)
-    except ValueError:
-        number = 0
-    if not 0 < number < math.inf:
-        raise ConfigError(f"{name}: {value!r} is not a positive {'whole ' * (kind is int)}number")
-    return number

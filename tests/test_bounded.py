@@ -135,3 +135,14 @@ def test_the_server_keeps_answering_while_a_crafted_upload_is_read(corpus_data_d
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "inf", "2.5"])
+def test_a_bound_that_is_not_a_positive_number_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, value: str):
+    from hoidap.index.config import ConfigError
+
+    monkeypatch.setenv("HOIDAP_MAX_DOCUMENT_PAGES", value)  # a whole number: 2.5 pages is not one either
+    with pytest.raises(ConfigError, match="HOIDAP_MAX_DOCUMENT_PAGES"):
+        Bounds.from_env()
+    monkeypatch.setenv("HOIDAP_MAX_DOCUMENT_PAGES", "12")
+    assert Bounds.from_env().pages == 12
