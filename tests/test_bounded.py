@@ -141,8 +141,12 @@ def test_the_server_keeps_answering_while_a_crafted_upload_is_read(corpus_data_d
 def test_a_bound_that_is_not_a_positive_number_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, value: str):
     from hoidap.index.config import ConfigError
 
-    monkeypatch.setenv("HOIDAP_MAX_DOCUMENT_PAGES", value)  # a whole number: 2.5 pages is not one either
-    with pytest.raises(ConfigError, match="HOIDAP_MAX_DOCUMENT_PAGES"):
-        Bounds.from_env()
-    monkeypatch.setenv("HOIDAP_MAX_DOCUMENT_PAGES", "12")
-    assert Bounds.from_env().pages == 12
+    Bounds.from_env.cache_clear()  # read once a process: read again here, and again after
+    try:
+        monkeypatch.setenv("HOIDAP_MAX_DOCUMENT_PAGES", value)  # a whole number: 2.5 pages is not one either
+        with pytest.raises(ConfigError, match="HOIDAP_MAX_DOCUMENT_PAGES"):
+            Bounds.from_env()
+        monkeypatch.setenv("HOIDAP_MAX_DOCUMENT_PAGES", "12")
+        assert Bounds.from_env().pages == 12
+    finally:
+        Bounds.from_env.cache_clear()
