@@ -20,8 +20,9 @@ as the peak up to then. The default run takes about 7 minutes with onnx-int8 on 
 several times slower (use ``--passages 1000``).
 
 ``--ray`` (needs ``hoidap[ray]``) times instead the default build here and on a local Ray cluster with 1 and
-then 2 embedding actors (``hoidap index --ray --ray-actors N``), each into a fresh index; the cluster is
-started before the timings (its start is printed apart) and each build includes starting its actors.
+then 2 embedding actors (``hoidap index --ray --ray-actors N``: files read by Ray tasks, embedded by the
+actors), each into a fresh index; the cluster is started before the timings (its start is printed apart)
+and each build includes starting its actors.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def main() -> None:
 
 def compare_ray(passages: int) -> None:
     """The default build here, then embedded on a local Ray cluster by 1 and 2 actors."""
-    from hoidap.index.distributed import RayOptions, connect, shutdown
+    from hoidap.index.distributed import RayOptions, connect, loaded, shutdown
+    from hoidap.index.documents import discover
 
     embedder = Embedder()
     embedder.encode(["khởi động"], "passage")
@@ -147,8 +149,8 @@ def compare_ray(passages: int) -> None:
         connect(RayOptions(temp_dir=Path(tmp) / "ray"))
         cluster_seconds = time.perf_counter() - started
         try:
-            on_ray = {n: build_index(load_files([corpus], []), Path(tmp) / f"ray-{n}", embedder,
-                                     ray=RayOptions(actors=n)) for n in (1, 2)}
+            on_ray = {n: build_index(loaded(list(discover([corpus])), [], RayOptions(actors=n)),
+                                     Path(tmp) / f"ray-{n}", embedder, ray=RayOptions(actors=n)) for n in (1, 2)}
         finally:
             shutdown()
     print(f"{os.cpu_count()} cores; {local.passages} passages, {local.documents} files; a local Ray cluster "

@@ -1,10 +1,11 @@
-"""Embedding on a Ray cluster (``hoidap index --ray``): the documents to embed go through a Ray Data pipeline
-whose stage is an actor pool (one model per actor) that splits them into passages and sentences and embeds
-them; they come back to the driver in order, which writes the build exactly as local indexing does.
+"""Indexing on a Ray cluster (``hoidap index --ray``): the files are read and decoded by Ray tasks
+(:func:`loaded`); the documents to embed then go through a Ray Data pipeline whose stage is an actor pool
+(one model per actor) that splits them into passages and sentences and embeds them (:func:`embedded`).
+Both come back to the driver in order, which writes the build exactly as local indexing does.
 
-Only the embedding of new and changed documents moves: which documents those are, the SQLite rows, the
-vector and lexical indexes and the atomic swap stay :mod:`hoidap.index.build`'s, so a build made with
-``--ray`` and one made without it are interchangeable. Ray is an optional extra (``hoidap[ray]``),
+Which documents are new or changed, the SQLite rows, the vector and lexical indexes and the atomic swap
+stay :mod:`hoidap.index.build`'s, so a build made with ``--ray`` and one made without it are
+interchangeable. Ray is an optional extra (``hoidap[ray]``),
 imported only here and only when asked for.
 """
 
@@ -20,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .documents import Document
+from .documents import Document, Found, load_document, location
 from .embeddings import Embedder
-from .errors import HoidapError
+from .errors import DocumentError, HoidapError
 from .passages import Passage
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,33 @@ def _embed_stage(model: str, backend: str, passage_tokens: int, sentence_vectors
                     "embedded": np.array([pickle.dumps(v) for v in vectors], dtype=object)}
 
     return Embed
+
+
+def loaded(files: list[Found], skipped: list[str], options: RayOptions) -> Iterator[Document]:
+    """The ``files`` read and decoded by Ray tasks, in order (:func:`hoidap.index.build.load_found`'s twin on
+    the cluster: every machine must see the files at the same paths); an unreadable file is noted in
+    ``skipped`` and the rest go on."""
+    if not files:
+        return
+    ray = connect(options)
+    rows = [{"position": i, "path": str(f.path), "source": f.source} for i, f in enumerate(files)]
+    reading = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 64))).map(_read)
+    for row in reading.iter_rows():
+        if row["error"]:
+            log.warning("skipped %s", row["error"])
+            skipped.append(row["error"])
+        else:
+            yield pickle.loads(row["document"])
+
+
+def _read(row: dict[str, Any]) -> dict[str, Any]:
+    """One file read as local indexing reads it (:func:`load_document`, held to the same bounds)."""
+    path = Path(row["path"])
+    try:
+        document, error = pickle.dumps(load_document(path, row["source"], location(path))), ""
+    except DocumentError as exc:
+        document, error = b"", str(exc)
+    return {"position": row["position"], "document": document, "error": error}
 
 
 def embedded(documents: list[Document], embedder: Embedder, passage_tokens: int, sentence_vectors: str,

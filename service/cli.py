@@ -127,8 +127,8 @@ def index_cmd(
         help="auto (exact below 30,000 passages, else ivf-pq: the default for a new index), flat, hnsw, ivf-sq8 "
              "or ivf-pq; an index keeps its kind unless this is given")] = None,
     sentence_vectors: SentenceVectors = None,
-    ray: Annotated[bool, typer.Option("--ray", help="embed on a Ray cluster (pip install 'hoidap\\[ray]'): the one "
-                                                    "--ray-address names, else a new local one")] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="read and embed on a Ray cluster (pip install 'hoidap\\[ray]'): "
+                                                    "the one --ray-address names, else a new local one")] = False,
     ray_address: RayAddress = None,
     ray_actors: Annotated[int | None, typer.Option(min=1, help="models embedding side by side on the Ray cluster "
                                                               "(default: one per two of its CPUs)")] = None,
@@ -158,7 +158,12 @@ def index_cmd(
             bar.update()
 
         with ray_cluster(ray, ray_address, ray_actors) as cluster:
-            report = build_index(load_found(files, skipped), data_dir, embedder, passage_tokens, progress=indexed,
+            if cluster is None:
+                documents = load_found(files, skipped)
+            else:
+                from hoidap.index.distributed import loaded
+                documents = loaded(files, skipped, cluster)
+            report = build_index(documents, data_dir, embedder, passage_tokens, progress=indexed,
                                  prune=paths if prune else (), vector_index=vector_index,
                                  sentence_vectors=sentence_vectors, ray=cluster,
                                  loading=lambda: bar.set_description(f"loading model {embedder.name}"))

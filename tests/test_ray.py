@@ -1,5 +1,6 @@
 """Beyond one machine, on a real local Ray cluster (the extra hoidap[ray], which `make test` installs):
-`hoidap index --ray` makes a build interchangeable with a local one, and `hoidap serve --ray` serves
+`hoidap index --ray` reads the files and embeds them on the cluster into a build interchangeable with a
+local one, and `hoidap serve --ray` serves
 replicas that pick up a new build with no failed request."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import docx
 import httpx
 import numpy as np
 import pytest
@@ -56,9 +58,16 @@ def test_a_ray_build_is_interchangeable_with_a_local_one(corpus_data_dir: Path, 
     more = tmp_path / "more"
     more.mkdir()
     (more / "cau.txt").write_text("Cầu Rồng ở Đà Nẵng dài 666 mét, khánh thành năm 2013.", encoding="utf-8")
+    report = docx.Document()
+    report.add_paragraph("Năm 2023, cảng Đà Nẵng đón 1.200 lượt tàu biển.")
+    report.save(str(more / "cang.docx"))  # read by a Ray task, through the bounded child process
+    (more / "hong.pdf").write_bytes(b"%PDF-1.4 not really")
     added = index(str(CORPUS), str(more), "--data-dir", str(data), "--ray")
-    assert "1 added, 0 updated, 2 unchanged" in added.stdout, added.stdout
-    assert "666 mét" in Engine(Store.open(data), embedder).search("Cầu Rồng dài bao nhiêu mét?").answers[0].text
+    assert "2 added, 0 updated, 2 unchanged" in added.stdout, added.stdout
+    assert "skipped:" in added.stderr and "hong.pdf" in added.stderr and "Traceback" not in added.stderr
+    engine = Engine(Store.open(data), embedder)
+    assert "666 mét" in engine.search("Cầu Rồng dài bao nhiêu mét?").answers[0].text
+    assert "1.200 lượt" in engine.search("Cảng Đà Nẵng đón bao nhiêu lượt tàu năm 2023?").answers[0].text
 
 
 def test_without_ray_installed_it_says_how_to_get_it(tmp_path: Path):
