@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,18 @@ def _ray() -> Any:
     return ray
 
 
+def _check_reachable(address: str) -> None:
+    """A cluster's address (``host:port`` or ``ray://host:port``) that answers nothing is said at once: Ray
+    itself would retry for minutes, logging as it goes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as exc:
+        raise RayError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
+
+
 def connect(options: RayOptions) -> Any:
     """The ``ray`` module, connected to the cluster ``options`` names (a new local one when none)."""
     ray = _ray()
@@ -62,6 +76,7 @@ def connect(options: RayOptions) -> Any:
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "logging_level": logging.ERROR}
         if options.address:
+            _check_reachable(options.address)
             kwargs["address"] = options.address
         elif options.temp_dir:
             options.temp_dir.mkdir(parents=True, exist_ok=True)
@@ -74,8 +89,9 @@ def connect(options: RayOptions) -> Any:
     data = ray.data.DataContext.get_current()
     data.execution_options.preserve_order = True  # the build is written in the order the documents came
     data.enable_progress_bars = False  # hoidap's own progress bar counts the documents written
-    for name in ("ray", "ray.data"):  # their INFO lines would bury hoidap's own output (after ray.data set them)
-        logging.getLogger(name).setLevel(logging.ERROR)
+    # their INFO lines would bury hoidap's own output, and a failed task is said in one line (:func:`_failing`)
+    for name in ("ray", "ray.data"):  # after ray.data has set them
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     return ray
 
 
@@ -110,7 +126,7 @@ def loaded(files: list[Found], skipped: list[str], options: RayOptions) -> Itera
     ray = connect(options)
     rows = [{"position": i, "path": str(f.path), "source": f.source} for i, f in enumerate(files)]
     reading = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 64))).map(_read)
-    for row in reading.iter_rows():
+    for row in _failing(ray, reading.iter_rows()):
         if row["error"]:
             log.warning("skipped %s", row["error"])
             skipped.append(row["error"])
@@ -140,10 +156,22 @@ def embedded(documents: list[Document], embedder: Embedder, passage_tokens: int,
     pipeline = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), actors * 4))).map_batches(
         stage, compute=ray.data.ActorPoolStrategy(size=actors), batch_size=DOCUMENTS_PER_TASK, batch_format="numpy",
         num_cpus=max(1, cpus // actors))
-    for row in pipeline.iter_rows():
+    for row in _failing(ray, pipeline.iter_rows()):
         doc = documents[int(row["position"])]
         passages, passage_vectors, sentence_vectors_ = pickle.loads(row["embedded"])
         yield doc, passages, passage_vectors, sentence_vectors_
+
+
+def _failing(ray: Any, rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``rows``; a pipeline that fails (a task that raised past its retries, a cluster lost) is a
+    :class:`RayError` of one line."""
+    try:
+        yield from rows
+    except ray.exceptions.RayError as exc:
+        # Ray's message holds the task's traceback as text, the original error first ("ValueError: ...")
+        lines = [line.strip() for line in str(exc).splitlines()]
+        said = next((line for line in lines if re.match(r"[\w.]+(Error|Exception): ", line)), lines[0] if lines else "")
+        raise RayError(f"the Ray pipeline failed: {said or type(exc).__name__}") from exc
 
 
 def shutdown() -> None:

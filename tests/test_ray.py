@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -135,3 +136,25 @@ def test_ray_serve_replicas_answer_and_pick_up_a_new_build(corpus_data_dir: Path
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def test_a_failed_pipeline_is_one_line_and_an_unreachable_cluster_is_said_at_once(tmp_path: Path):
+    from hoidap.index.distributed import RayError, RayOptions, _failing, connect, shutdown
+
+    def boom(row: dict) -> dict:
+        raise ValueError("hỏng giữa chừng")
+
+    with tempfile.TemporaryDirectory(prefix="hoidap-ray-") as temp:  # short: Ray's socket paths have a limit
+        ray = connect(RayOptions(temp_dir=Path(temp)))
+        try:
+            with pytest.raises(RayError, match="hỏng giữa chừng") as failed:
+                list(_failing(ray, ray.data.from_items([{"n": 1}]).map(boom).iter_rows()))
+            assert "\n" not in str(failed.value)
+        finally:
+            shutdown()
+    started = time.monotonic()
+    done = subprocess.run([HOIDAP, "index", str(CORPUS), "--data-dir", str(tmp_path / "d"), "--ray", "--ray-address",
+                           "127.0.0.1:1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.strip() == \
+        "hoidap: cannot reach the Ray cluster at 127.0.0.1:1: Connection refused"
+    assert time.monotonic() - started < 30  # Ray alone would retry for minutes
