@@ -5,8 +5,7 @@ Both come back to the driver in order, which writes the build exactly as local i
 
 Which documents are new or changed, the SQLite rows, the vector and lexical indexes and the atomic swap
 stay :mod:`hoidap.index.build`'s, so a build made with ``--ray`` and one made without it are
-interchangeable. Ray is an optional extra (``hoidap[ray]``),
-imported only here and only when asked for.
+interchangeable. Ray is an optional extra (``hoidap[ray]``), imported only here and only when asked for.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ DOCUMENTS_PER_TASK = 8  # documents one actor embeds at a time: about the passag
 
 
 class RayError(HoidapError):
-    """Ray is not installed, or the cluster cannot be reached."""
+    """Ray is not installed, the cluster cannot be reached, or a pipeline on it failed."""
 
 
 @dataclass(frozen=True)
