@@ -12,7 +12,8 @@ embedding. The build goes through the project's own writer (``IndexWriter``: SQL
 ``auto``, lexical indexes, the commit); only splitting and embedding are skipped, their output given.
 
 Questions: a window of 5-10 syllables of a random passage, asked as "… là gì?", encoded by the real default
-model (the dense side then finds random neighbours: only timing is measured). Printed per size: the build's
+model (the dense side then finds random neighbours: only timing is measured). The reader reads the phrase
+of an answer given; on this text few are (the share is printed), so its time is mostly not in these figures. Printed per size: the build's
 time and peak memory; the encoding alone and the complete search (p50, p95, the ratio of the p50s); the
 same search with the candidates' sentences read through every posting of the question's terms (as before
 they were looked up, :func:`hoidap.index.lexical._looked_up`), checked to give the same answers; and the
@@ -175,6 +176,7 @@ def measure(size: int, queries: int, embedder: Embedder, language: Language) -> 
         for q in questions[:5]:  # warm up: the model, the mapped pages of what every search reads
             engine.search(q)
         encode, whole, read_through, lexical_all = [], [], [], []
+        answered = 0  # the reader reads the phrase of an answer given, not of one refused
         for q in questions:  # taking turns, so that the machine's drift touches both alike
             t = time.perf_counter()
             embedder.encode([q], "query")
@@ -191,6 +193,7 @@ def measure(size: int, queries: int, embedder: Embedder, language: Language) -> 
             finally:
                 lexical.LOOK_UP_FACTOR = saved
             assert [a.text for a in served.answers] == [a.text for a in same.answers], q
+            answered += served.answered
             ids = store.term_ids(lexical_terms(normalize(q)))
             t = time.perf_counter()
             store.passage_terms.scores_and_most(ids)
@@ -200,6 +203,7 @@ def measure(size: int, queries: int, embedder: Embedder, language: Language) -> 
         print(f"  encoding alone   p50 {statistics.median(encode):6.2f} ms, p95 {percentile(encode, 95):6.2f}")
         print(f"  Engine.search    p50 {statistics.median(whole):6.2f} ms, p95 {percentile(whole, 95):6.2f}  "
               f"({statistics.median(whole) / statistics.median(encode):.2f}x the encoding's p50)")
+        print(f"  answered (so read by the reader for its phrase): {answered / len(questions):.0%} of the questions")
         print(f"  the same, candidates' sentences read through every posting: p50 "
               f"{statistics.median(read_through):.2f} ms, p95 {percentile(read_through, 95):.2f} (same answers)")
         print(f"  of which BM25 over every passage: p50 {statistics.median(lexical_all):.2f} ms, "
@@ -216,7 +220,7 @@ def main() -> None:
     language = Language(embedder)
     print(f"vocabulary: corpus/'s {language.corpus_syllables:,} syllables "
           f"extended to {len(language.words):,} (Zipf exponent {language.slope:.2f}); default settings "
-          f"(reader on, {embedder.backend})")
+          f"(the reader on, {embedder.backend})")
     for size in args.sizes:
         measure(size, args.queries, embedder, language)
 
