@@ -244,7 +244,8 @@ async def run_search(request: Request, engine: Engine, query: str, options: dict
         response = search()
     else:
         response = await asyncio.get_running_loop().run_in_executor(request.app.state.search_threads, search)
-    if request.app.state.settings.log_queries:  # for /admin/feedback's unanswered and most asked questions
+    # for /admin/feedback's unanswered and most asked questions: once an asking, not again for each further page
+    if request.app.state.settings.log_queries and not options.get("offset"):
         sender = key_sender(request) or (None if request.url.path.startswith("/api/") else "page")
         request.app.state.feedback.asked(query, response.answered, sender)
     return response

@@ -99,7 +99,8 @@ def build_server(current_engine: Callable[[], Engine], feedback: FeedbackStore, 
             body = FeedbackRequest(query=question, document_id=document_id, sentence_id=sentence_id,
                                    verdict=verdict, comment=comment)  # the API's checks
             try:
-                row = answer_row(current_engine(), body.query, document_id, verdict, comment, SENDER, sentence_id)
+                row = answer_row(current_engine(), body.query, body.document_id, body.verdict, body.comment, SENDER,
+                                 body.sentence_id)
             except NotInIndex as exc:
                 raise ToolError(str(exc)) from exc
             return f"feedback {feedback.record(row)} recorded"

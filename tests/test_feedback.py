@@ -170,6 +170,7 @@ def test_questions_are_kept_only_when_logging_is_on(data: Path):
         for question in (unanswerable, unanswerable.upper() + "  ", QUESTION_19):
             assert c.get("/api/v1/search", params={"q": question}).status_code == 200
         assert c.post("/api/v1/search", json={"query": QUESTION_19}).status_code == 200
+        assert c.get("/api/v1/search", params={"q": QUESTION_19, "offset": 5}).status_code == 200  # a next page
         page = c.get("/search", params={"q": unanswerable})
         assert "Báo cho người quản trị" in page.text  # the documents did not answer: staff may report it
         report = c.post("/feedback", data={"token": token_of(page.text, "Báo câu hỏi"), "verdict": "unanswered",
