@@ -157,7 +157,7 @@ def index_cmd(
             bar.set_description("indexing", refresh=False)
             bar.update()
 
-        with ray_cluster(ray, ray_address, ray_actors) as cluster:
+        with ray_cluster(ray_address, ray_actors) if ray else contextlib.nullcontext() as cluster:
             if cluster is None:
                 documents = load_found(files, skipped)
             else:
@@ -181,12 +181,8 @@ def index_cmd(
 
 
 @contextlib.contextmanager
-def ray_cluster(ray: bool, address: str | None, actors: int | None) -> Iterator[RayOptions | None]:
-    """Where ``--ray`` says to embed (None: here); a local cluster keeps its files in a temporary folder and
-    stops at the end."""
-    if not ray:
-        yield None
-        return
+def ray_cluster(address: str | None, actors: int | None) -> Iterator[RayOptions]:
+    """The Ray cluster ``--ray`` runs on; a local one keeps its files in a temporary folder and stops at the end."""
     from hoidap.index.distributed import RayOptions, shutdown
 
     with tempfile.TemporaryDirectory(prefix="hoidap-ray-") as temp:  # short: Ray's socket paths have a limit
@@ -504,7 +500,7 @@ def serve(
     if ray:
         from .ray_serve import serve_until_stopped
 
-        with ray_cluster(True, ray_address, None) as cluster:
+        with ray_cluster(ray_address, None) as cluster:
             serve_until_stopped(data_dir, model, host, port, replicas, cluster)
         return
     # uvicorn would trust X-Forwarded-For from 127.0.0.1 by default: any local client could then pick its address

@@ -82,10 +82,13 @@ class Period:
     until: date | None = None
     verdict: str = ""
 
-    def where(self) -> tuple[str, list[str]]:
-        """A WHERE clause over a table's ``at`` and its parameters (``verdict`` is the caller's: only feedback
-        has one)."""
+    def where(self, verdict: bool = False) -> tuple[str, list[str]]:
+        """A WHERE clause over a table's ``at``, and its ``verdict`` when asked (only feedback has one), with its
+        parameters."""
         clauses, args = ["1"], []
+        if verdict and self.verdict:
+            clauses.append("verdict = ?")
+            args.append(self.verdict)
         if self.since:
             clauses.append("at >= ?")
             args.append(_utc(self.since))
@@ -127,15 +130,11 @@ class FeedbackStore:
                 db.row_factory = sqlite3.Row
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")  # WAL: a kill -9 loses nothing, a power cut the last rows
-                _migrate(db)
+                with _immediate(db):
+                    _migrate(db)
                 self._db = db
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(self._db):
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     def _read(self, sql: str, args: list | tuple = ()) -> list[sqlite3.Row]:
         if self._db is None and not self.path.exists():
@@ -164,16 +163,12 @@ class FeedbackStore:
 
     def latest(self, limit: int = 50, period: Period = Period(), offset: int = 0) -> list[Feedback]:
         """The newest rows first, within ``period``."""
-        where, args = period.where()
-        if period.verdict:
-            where, args = f"{where} AND verdict = ?", [*args, period.verdict]
+        where, args = period.where(verdict=True)
         return [Feedback(**dict(r)) for r in self._read(
             f"SELECT * FROM feedback WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?", [*args, limit, offset])]
 
     def count(self, period: Period = Period()) -> int:
-        where, args = period.where()
-        if period.verdict:
-            where, args = f"{where} AND verdict = ?", [*args, period.verdict]
+        where, args = period.where(verdict=True)
         rows = self._read(f"SELECT count(*) FROM feedback WHERE {where}", args)
         return rows[0][0] if rows else 0
 
@@ -204,24 +199,30 @@ class FeedbackStore:
                                    f"AND reported = 0 ORDER BY id", args), limit)
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    """Make the tables; a version 1 database gains the "answer" verdict (a new CHECK: the table is copied)."""
+@contextlib.contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (``BEGIN IMMEDIATE``): committed, or rolled back on any error."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        old = version < VERSION and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'feedback'").fetchone()
-        if old:
-            db.execute("ALTER TABLE feedback RENAME TO feedback_1")
-        for statement in _SCHEMA:
-            db.execute(statement)
-        if old:
-            db.execute("INSERT INTO feedback SELECT * FROM feedback_1")
-            db.execute("DROP TABLE feedback_1")
-        db.execute(f"PRAGMA user_version = {VERSION}")
+        yield
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Make the tables; a version 1 database gains the "answer" verdict (a new CHECK: the table is copied)."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    old = version < VERSION and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'feedback'").fetchone()
+    if old:
+        db.execute("ALTER TABLE feedback RENAME TO feedback_1")
+    for statement in _SCHEMA:
+        db.execute(statement)
+    if old:
+        db.execute("INSERT INTO feedback SELECT * FROM feedback_1")
+        db.execute("DROP TABLE feedback_1")
+    db.execute(f"PRAGMA user_version = {VERSION}")
 
 
 def _grouped(rows: list[sqlite3.Row], limit: int) -> list[Asked]:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from . import sessions
+from .admin_pages import NO_STORE
 from .feedback import Feedback, Period
 from .feedback_routes import store_of
 from .pages import FormDate, render
@@ -24,7 +25,6 @@ from .pages import FormDate, render
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 VERDICTS = {"": "tất cả", "right": "Đúng", "wrong": "Không đúng", "answer": "Câu được chọn"}  # "answer": marked
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @dataclass(frozen=True)
