@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import adapter
 from .convert_e5 import MODEL_NAME, ensure_default_model
 from .errors import ModelLoadError
 from .reader import WEIGHTS, Reader, reader_setting
@@ -213,6 +214,13 @@ class Embedder:
         if self.name != DEFAULT_MODEL or self.reader_setting == "off" or not WEIGHTS.exists():
             return None
         return Reader(ensure_default_model(self.cache_dir), threads=resolve_threads())
+
+    @cached_property
+    def adapter(self) -> adapter.QuestionAdapter | None:
+        """The learned question-side adapter (:mod:`hoidap.index.adapter`) of the default model; None for others."""
+        if self.name != DEFAULT_MODEL or not adapter.WEIGHTS.exists():
+            return None
+        return adapter.QuestionAdapter.load()
 
     @cached_property
     def model(self) -> "SentenceTransformer | OnnxEncoder":  # noqa: F821

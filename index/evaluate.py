@@ -60,18 +60,24 @@ def load_squad(path: Path) -> tuple[list[Document], list[Question]]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise HoidapError(f"{path}: not a readable SQuAD-format JSON file ({exc})") from exc
+    documents, questions = squad_documents(data, Path(path).name)
+    if not questions:
+        raise HoidapError(f"{path}: no questions found")
+    return documents, questions
+
+
+def squad_documents(articles: list[dict], name: str) -> tuple[list[Document], list[Question]]:
+    """:func:`load_squad` of the SQuAD-format ``articles`` of the file ``name`` (training takes some of a file's)."""
     documents, questions = [], []
-    for a, article in enumerate(data):
+    for a, article in enumerate(articles):
         for p, paragraph in enumerate(article["paragraphs"]):
             doc_id = f"a{a}p{p}"
             text = unicodedata.normalize("NFC", paragraph["context"])
-            documents.append(Document(doc_id, article.get("title", doc_id), f"{Path(path).name}#{a}/{p}", "squad",
+            documents.append(Document(doc_id, article.get("title", doc_id), f"{name}#{a}/{p}", "squad",
                                       text, content_hash(text)))
             for qa in paragraph["qas"]:
                 answers = tuple(unicodedata.normalize("NFC", x["text"]) for x in qa["answers"])
                 questions.append(Question(str(qa["id"]), qa["question"], answers, doc_id))
-    if not questions:
-        raise HoidapError(f"{path}: no questions found")
     return documents, questions
 
 
