@@ -232,7 +232,15 @@ class Engine:
         terms = self.store.passage_terms
         if not diacritics.wants_restoring(text) or terms.folded_share(text) < PLAIN_KNOWN_SHARE:
             return None
-        return diacritics.restore(text, terms)
+        return diacritics.restore(text, terms, self._nearby(text))
+
+    def _nearby(self, text: str) -> diacritics.Nearby:
+        """What the passage that ``text``, as typed, matches best (BM25) writes."""
+        scores = self.store.passage_terms.scores(self.store.term_ids(lexical_terms(text)))
+        best = int(np.argmax(scores)) if scores.size else 0
+        if not scores.size or scores[best] <= 0:
+            return diacritics.NOWHERE
+        return diacritics.Nearby.of(normalize(p.text) for p in self.store.passages([best]).values())
 
     def candidates(self, query: str, filters: Filters | None = None, restore: bool = True) -> Candidates:
         """Pool the top passages of both retrievers and measure them and their sentences every way we can.
@@ -279,8 +287,9 @@ class Engine:
             starts = np.flatnonzero(np.r_[True, sentence_passage[1:] != sentence_passage[:-1]])
             passage_held[sentence_passage[starts]] = np.logical_or.reduceat(held, starts, axis=0)
         missing = np.where(passage_held, 0.0, idf).max(axis=1, initial=0.0)
+        sentence_vectors = store.sentence_vectors_of(sentence_ids)
+        sentence_dense = sentence_vectors @ q
         adapter = self.embedder.adapter  # the question as it matches its answer sentence (index.adapter)
-        sentence_dense = store.sentence_vectors_of(sentence_ids) @ np.stack([q, adapter(q)] if adapter else [q], axis=1)
         return Candidates(
             query=query,
             passage_ids=pool,
@@ -288,8 +297,8 @@ class Engine:
             passage_lexical=lexical_all[pool].astype(np.float32),
             sentence_ids=sentence_ids,
             sentence_passage=sentence_passage,
-            sentence_dense=sentence_dense[:, 0],
-            sentence_match=sentence_dense[:, -1],
+            sentence_dense=sentence_dense,
+            sentence_match=sentence_vectors @ adapter(q) if adapter else sentence_dense,
             sentence_lexical=store.sentence_terms.scores(terms, sentence_ids),
             sentence_coverage=(covered.sum(axis=1) / len(expected.terms) if expected.terms
                                else np.zeros(len(sentence_ids))).astype(np.float32),

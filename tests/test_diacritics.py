@@ -39,6 +39,26 @@ def test_context_chooses_between_marked_forms():
     assert diacritics.restore("hai ben", terms).text == "hai bên"
 
 
+def test_the_nearest_passage_decides_what_the_collection_leaves_open():
+    """"doi thu" is "đối thủ" (rivals) in most of the collection, "đội thủ" (the defence) in the passage the
+    question is about; that passage also writes the team's name with capitals, which the question typed in
+    lower case gets back."""
+    panthers = "Đội thủ của Carolina Panthers chỉ thua 308 điểm; Panthers đứng thứ sáu ở Hà Nội."
+    texts = [f"Văn bản số {i}." for i in range(200)] + ["Đối thủ mạnh.", "Hai đối thủ.", "Đối thủ cũ."] + [panthers]
+    terms = collection(*texts)
+    plain = "doi thu panthers thua bao nhieu diem"
+    assert diacritics.restore(plain, terms).text == "đối thủ panthers thua bao nhiêu điểm"  # the collection alone
+    nearby = diacritics.Nearby.of([normalize(panthers)])
+    assert diacritics.restore(plain, terms, nearby).text == "đội thủ Panthers thua bao nhiêu điểm"
+    assert nearby.capitalizes(["ở", "hà", "nội"], 1) and not nearby.capitalizes(["thua", "308"], 0)
+
+
+def test_engine_reads_with_the_passage_the_typed_question_matches(engine):
+    nearby = engine._nearby(PLAIN_19)
+    assert "địa_phương" in nearby.terms and nearby.capitalized  # a passage of corpus/, with its names
+    assert engine._nearby("zzzz qqqq") is diacritics.NOWHERE  # nothing matches: the collection alone decides
+
+
 def test_questions_typed_with_marks_are_not_restored():
     assert diacritics.wants_restoring(PLAIN_19)
     assert diacritics.wants_restoring("hai phong hợp tac voi bao nhieu dia phuong")  # one mark of nine
