@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from .text import has_diacritics, syllables
+from .text import has_diacritics, syllables, word_spans
 
 if TYPE_CHECKING:
     from .lexical import LexicalIndex
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 _QUALITIES = {"a": "aăâ", "e": "eê", "o": "oôơ", "u": "uư", "d": "dđ"}
 _VOWELS = frozenset("aăâeêioôơuưy")
 _TONES = ("\u0300", "\u0301", "\u0303", "\u0309", "\u0323")
-_SYLLABLE = re.compile(r"[a-zđ]{1,7}")  # the longest Vietnamese syllable is 7 letters ("nghiêng")
+_SYLLABLE = re.compile(r"[a-zđ]{1,7}")
+_SENTENCE_END = re.compile(r"[.!?:…]")  # the longest Vietnamese syllable is 7 letters ("nghiêng")
 MAX_VOWELS = 3  # "uyê", "ươi", "oai"
 
 # Phrases a question often has that a collection's documents may not: their syllables and bigrams
@@ -76,7 +77,7 @@ class Restored:
 @dataclass(frozen=True)
 class Nearby:
     """What the passage nearest a question writes: its syllables and bigrams with their marks, and those it
-    capitalizes more often than not after its first word (names: "Panthers", "hải_phòng" as "Hải Phòng")."""
+    capitalizes more often than not where a sentence does not begin (names: "Panthers", "Hải Phòng")."""
 
     terms: frozenset[str]
     capitalized: frozenset[str]
@@ -87,22 +88,26 @@ class Nearby:
         terms: set[str] = set()
         votes: Counter[str] = Counter()
         for text in texts:
-            words = syllables(text)
-            lower = [w.lower() for w in words]
-            pairs = [f"{a}_{b}" for a, b in zip(lower, lower[1:])]
+            spans = word_spans(text)
+            lower = [text[a:b].lower() for a, b in spans]
+            pairs = [f"{x}_{y}" for x, y in zip(lower, lower[1:])]
             terms.update(lower)
             terms.update(pairs)
-            upper = [w[0].isupper() for w in words]
-            for i in range(1, len(words)):
+            upper = [text[a].isupper() for a, _ in spans]
+            for i in range(1, len(spans)):
+                if _SENTENCE_END.search(text, spans[i - 1][1], spans[i][0]):
+                    continue  # a sentence's first word is capitalized whatever it is
                 votes[lower[i]] += 1 if upper[i] else -1
                 votes[pairs[i - 1]] += 1 if upper[i - 1] and upper[i] else -1
         return cls(frozenset(terms), frozenset(t for t, v in votes.items() if v > 0))
 
-    def capitalizes(self, chosen: list[str], i: int) -> bool:
-        """Whether the ``i``-th of the ``chosen`` syllables is written with a capital here, alone or in a pair."""
+    def capitalizes(self, chosen: list[str], i: int, alone: bool) -> bool:
+        """Whether the ``i``-th of the ``chosen`` syllables is written with a capital here: in a pair with a
+        neighbour, or ``alone`` (for a word with no other marked form: a Vietnamese syllable alone, "hoa",
+        may be a name's part here and a plain word in the question)."""
         pairs = [f"{chosen[i - 1]}_{chosen[i]}"] if i else []
         pairs += [f"{chosen[i]}_{chosen[i + 1]}"] if i + 1 < len(chosen) else []
-        return any(t in self.capitalized for t in [chosen[i], *pairs])
+        return any(t in self.capitalized for t in pairs) or (alone and chosen[i] in self.capitalized)
 
 
 NOWHERE = Nearby(frozenset(), frozenset())
@@ -148,7 +153,7 @@ def restore(text: str, terms: LexicalIndex, nearby: Nearby = NOWHERE) -> Restore
     out = list(text)
     changed = 0
     for i, ((a, b), typed, best) in enumerate(zip(spans, words, chosen)):
-        capital = text[a].islower() and nearby.capitalizes(chosen, i)
+        capital = text[a].islower() and nearby.capitalizes(chosen, i, alone=len(options[i]) == 1)
         if best != typed or capital:
             changed += 1
             out[a:b] = [c.upper() if o.isupper() or (capital and not k) else c

@@ -50,7 +50,8 @@ def test_the_nearest_passage_decides_what_the_collection_leaves_open():
     assert diacritics.restore(plain, terms).text == "đối thủ panthers thua bao nhiêu điểm"  # the collection alone
     nearby = diacritics.Nearby.of([normalize(panthers)])
     assert diacritics.restore(plain, terms, nearby).text == "đội thủ Panthers thua bao nhiêu điểm"
-    assert nearby.capitalizes(["ở", "hà", "nội"], 1) and not nearby.capitalizes(["thua", "308"], 0)
+    assert nearby.capitalizes(["ở", "hà", "nội"], 1, alone=False) and not nearby.capitalizes(["thua", "308"], 0, True)
+    assert "đội" not in nearby.capitalized  # the first word of a sentence is capitalized whatever it is
 
 
 def test_engine_reads_with_the_passage_the_typed_question_matches(engine):
