@@ -239,7 +239,8 @@ async def run_search(request: Request, engine: Engine, query: str, options: dict
     """
     await asyncio.sleep(0)
     waiting = request.app.state.metrics.in_progress  # past HOIDAP_MAX_QUEUE, RequestLimits answered 503 already
-    search = functools.partial(engine.search, query, **options)
+    # alone, the spare core reads the likely best answer while the question is encoded (Engine._read_ahead)
+    search = functools.partial(engine.search, query, **options, read_ahead=waiting <= 1)
     if waiting <= 1:
         response = search()
     else:

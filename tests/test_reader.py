@@ -161,3 +161,23 @@ def test_rerank_lets_the_reader_order_the_answers(corpus_data_dir: Path) -> None
     assert on.weights.reader == 0 and rerank.weights.reader > 0
     best = rerank.search(QUESTION_PARTNERS).answers[0]
     assert best.span is not None and best.span.text == "19 địa phương"
+
+
+def test_reading_ahead_gives_the_same_answers_and_phrases(corpus_data_dir: Path) -> None:
+    """A search alone reads its best lexical match while the question is encoded; the response is the one the
+    reader gives after ranking, whether that guess was the best answer or not."""
+    from hoidap.index.embeddings import Embedder
+    from hoidap.index.search import Engine
+    from hoidap.index.store import Store
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from latency import QUESTIONS  # corpus/ questions and general ones the documents do not answer
+
+    ahead = Engine(Store.open(corpus_data_dir), Embedder())
+    after = Engine(Store.open(corpus_data_dir), Embedder(), read_ahead=False)
+    for question in [QUESTION_19, QUESTION_FDI, QUESTION_PARTNERS, *QUESTIONS]:
+        ahead._ahead and ahead._ahead.result()  # a guess still running is skipped, not waited for: settle it here
+        a, b = ahead.search(question), after.search(question)
+        assert a.model_dump(exclude={"took_ms"}) == b.model_dump(exclude={"took_ms"}), question
+    assert ahead.read_ahead_counts["used"] >= 10 and not after.read_ahead_counts
+    assert ahead.search(QUESTION_19).answers[0].span.text == "19 địa phương"
