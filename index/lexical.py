@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,10 @@ class LexicalIndex:
         """One index per corpus of normalized texts, all numbering terms alike: a question's terms
         are then looked up once (:meth:`ids`) for every index, and loaded indexes share one vocabulary."""
         vocabulary: dict[str, int] = {"": 0}  # the one term of a text without any (a lone "|" caption end)
-        corpora_ids = [[[vocabulary.setdefault(t, len(vocabulary)) for t in lexical_terms(text)] or [0]
+        # Each text's term ids as a compact array('i'), 4 bytes an id: a list of Python ints takes 36, which
+        # at a million passages (about 700 terms each, and as many again for their sentences) is 50 GB.
+        # bm25s only iterates, counts and measures each text's ids, which an array serves as a list does.
+        corpora_ids = [[array("i", [vocabulary.setdefault(t, len(vocabulary)) for t in lexical_terms(text)] or [0])
                         for text in texts] for texts in corpora]
         import bm25s
 

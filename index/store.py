@@ -149,6 +149,21 @@ def build_lock(data_dir: Path) -> Iterator[None]:
         yield
 
 
+def _save_chunks(path: Path, chunks: list[np.ndarray], dimension: int) -> None:
+    """``np.save`` of the rows of ``chunks`` one after another, emptying the list as it goes: the sentence
+    vectors are the build's largest array, and concatenating them first would hold them twice."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                    shape=(sum(len(c) for c in chunks), dimension))
+    at = 0
+    chunks.reverse()
+    while chunks:
+        chunk = chunks.pop()
+        out[at:at + len(chunk)] = chunk
+        at += len(chunk)
+    out.flush()
+    del out
+
+
 class IndexWriter:
     """Writes one complete build into a hidden folder; :meth:`commit` makes it the live index."""
 
@@ -208,7 +223,7 @@ class IndexWriter:
         self.meta["vector_index"] = kind
         save(index, self.tmp / PASSAGE_INDEX)
         np.save(self.tmp / PASSAGE_VECTORS, passages)
-        np.save(self.tmp / SENTENCE_VECTORS, np.concatenate(self.sentence_vectors))
+        _save_chunks(self.tmp / SENTENCE_VECTORS, self.sentence_vectors, self.meta["dimension"])
         np.save(self.tmp / SENTENCE_PASSAGES, np.array(self.sentence_passages, dtype=np.int64))
         self.db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in self.meta.items()])
         self.db.commit()

@@ -163,3 +163,22 @@ def test_looking_rows_up_gives_what_reading_through_gives(large_index: LexicalIn
     held = large_index.holding(ids, rows)
     every = np.arange(large_index.size)
     assert np.array_equal(held, large_index.holding(ids, every)[rows])  # all rows: read through
+
+
+def test_compact_term_ids_build_the_index_plain_lists_would():
+    """The build hands bm25s each text's ids as a 4-byte array('i') (memory at a million passages); the index
+    is the one lists of Python ints give, array for array."""
+    import bm25s
+
+    from tests.conftest import CORPUS
+
+    texts = [normalize(line) for path in sorted(CORPUS.glob("*.txt"))
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    (built,) = LexicalIndex.build(texts)
+    vocabulary: dict[str, int] = {"": 0}
+    ids = [[vocabulary.setdefault(t, len(vocabulary)) for t in lexical_terms(text)] or [0] for text in texts]
+    plain = bm25s.BM25(k1=lexical.K1, b=lexical.B)
+    plain.index((ids, vocabulary), show_progress=False)
+    assert built.vocabulary == vocabulary and len(texts) >= 30
+    for key in ("data", "indices", "indptr"):
+        assert np.array_equal(built.postings[key], plain.scores[key]), key
