@@ -8,7 +8,7 @@ Their counts are the lexical index's own document frequencies of syllables and s
 at build time and rebuilt with every build. A Viterbi pass chooses the most likely marked sequence
 (bigram counts smoothed towards the syllables' own); a syllable nothing supports is left as typed.
 Question words a collection may not hold ("bao nhiêu", "ở đâu") come from a small built-in table.
-The passage the question's folded words match best (:class:`Nearby`) weighs in too: a name or a rare word
+The passage the question, as typed, matches best (:class:`Nearby`) weighs in too: a name or a rare word
 is usually written there, with its marks and its capitals ("panthers" -> "Panthers"). On MLQA-vi this
 took syllable accuracy from 0.952 to 0.958 and questions restored exactly from 0.667 to 0.703.
 
@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 _QUALITIES = {"a": "aăâ", "e": "eê", "o": "oôơ", "u": "uư", "d": "dđ"}
 _VOWELS = frozenset("aăâeêioôơuưy")
 _TONES = ("\u0300", "\u0301", "\u0303", "\u0309", "\u0323")
-_SYLLABLE = re.compile(r"[a-zđ]{1,7}")
-_SENTENCE_END = re.compile(r"[.!?:…]")  # the longest Vietnamese syllable is 7 letters ("nghiêng")
+_SYLLABLE = re.compile(r"[a-zđ]{1,7}")  # the longest Vietnamese syllable is 7 letters ("nghiêng")
+_SENTENCE_END = re.compile(r"[.!?:…]")
 MAX_VOWELS = 3  # "uyê", "ươi", "oai"
 
 # Phrases a question often has that a collection's documents may not: their syllables and bigrams
