@@ -11,18 +11,23 @@ import functools
 import re
 import unicodedata
 
-NORMALIZATION_VERSION: int = 2
+NORMALIZATION_VERSION: int = 3
 """Stored in index metadata: bump whenever the output of `normalize` (or `fold`) or the cutting of documents
-into passages changes (2: headings are no passages), so that the next build embeds every document again."""
+into passages changes (2: headings are no passages; 3: "hoặc" is no longer turned into "họăc"), so that the
+next build embeds every document again."""
 
 _TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"  # grave, acute, tilde, hook above, dot below
 
 # In NFD, a tone mark written on the second vowel of a final "oa", "oe" or "uy" (hoà, khoẻ,
 # thuý). Not after q: in "quý" the u belongs to the onset and the mark really is on y.
-# Not before a letter: with a final consonant (hoàng, thuyết) the placement is fixed.
+# Not before a letter: with a final consonant (hoàng, thuyết) the placement is fixed. Not before another
+# mark: in "hoặc" (NFD: o, a, dot below, breve, c) the vowel is ă, not a, and the syllable has its final c.
 _LATE_TONE = re.compile(
-    rf"(?<![qQ])([oO](?=[aAeE])|[uU](?=[yY]))(.)([{_TONE_MARKS}])(?![^\W\d_])"
+    rf"(?<![qQ])([oO](?=[aAeE])|[uU](?=[yY]))(.)([{_TONE_MARKS}])(?![^\W\d_]|[\u0300-\u036f])"
 )
+# The same places in NFC, where the vowel and its mark are one character ("oà"): most texts have none, and
+# then the text is returned composed, without decomposing it first.
+_LATE_TONE_COMPOSED = re.compile(r"(?<![qQ])([oO][àáãảạÀÁÃẢẠèéẽẻẹÈÉẼẺẸ]|[uU][ỳýỹỷỵỲÝỸỶỴ])(?![^\W\d_])")
 _WHITESPACE = re.compile(r"\s+")
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _TOKEN = re.compile(r"\d+(?:[.,/]\d+)+|[^\W_]+")
@@ -39,7 +44,9 @@ def normalize(text: str) -> str:
 
     Case is kept because the embedding model is case-aware.
     """
-    text = _WHITESPACE.sub(" ", _drop_invisible(text)).strip()
+    text = unicodedata.normalize("NFC", _WHITESPACE.sub(" ", _drop_invisible(text)).strip())
+    if not _LATE_TONE_COMPOSED.search(text):
+        return text
     decomposed = unicodedata.normalize("NFD", text)
     return unicodedata.normalize("NFC", _LATE_TONE.sub(r"\1\3\2", decomposed))
 
