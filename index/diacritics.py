@@ -7,7 +7,9 @@ looked up rather than found by scanning the vocabulary, so the cost does not gro
 Their counts are the lexical index's own document frequencies of syllables and syllable bigrams, kept
 at build time and rebuilt with every build. A Viterbi pass chooses the most likely marked sequence
 (bigram counts smoothed towards the syllables' own); a syllable nothing supports is left as typed.
-Question words a collection may not hold ("bao nhiêu", "ở đâu") come from a small built-in table.
+Question words a collection may not hold ("bao nhiêu", "ở đâu") come from a small built-in table, and
+general Vietnamese from committed counts (:class:`Prior`: Wikipedia paragraphs, questions and a word list),
+for a small collection above all.
 The passage the question, as typed, matches best (:class:`Nearby`) weighs in too: a name or a rare word
 is usually written there, with its marks and its capitals ("panthers" -> "Panthers"). On MLQA-vi this
 took syllable accuracy from 0.952 to 0.958 and questions restored exactly from 0.667 to 0.703.
@@ -21,13 +23,16 @@ under 0.005 across them; ``bench/tune_restore.py`` chose :data:`hoidap.index.sea
 from __future__ import annotations
 
 import functools
+import gzip
 import itertools
+import json
 import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .text import has_diacritics, syllables, word_spans
@@ -46,9 +51,9 @@ MAX_VOWELS = 3  # "uyê", "ươi", "oai"
 # Phrases a question often has that a collection's documents may not: their syllables and bigrams
 # count as if this share of the collection's passages held them.
 QUESTION_WORDS = (
-    "bao nhiêu", "bao giờ", "bao lâu", "khi nào", "lúc nào", "năm nào", "ở đâu", "đâu", "là gì", "cái gì",
-    "điều gì", "những gì", "việc gì", "là ai", "ai", "gì", "nào", "mấy", "như thế nào", "thế nào", "ra sao",
-    "tại sao", "vì sao", "vì lý do gì", "có phải", "hay không", "có bao nhiêu", "được", "của", "với", "và",
+    "bao nhiêu", "bao nhiêu tiền", "bao giờ", "bao lâu", "khi nào", "lúc nào", "năm nào", "ở đâu", "đâu", "đâu là",
+    "là gì", "cái gì", "số mấy", "thứ mấy", "điều gì", "những gì", "việc gì", "là ai", "ai", "gì", "nào", "mấy",
+    "như thế nào", "thế nào", "ra sao", "tại sao", "vì sao", "vì lý do gì", "có phải", "hay không", "có bao nhiêu", "được", "của", "với", "và",
     "các", "những", "người", "năm", "ngày", "tháng", "đã", "đang", "sẽ", "trong", "cho", "từ", "đến", "về",
     "nhất", "là", "có", "không", "nước", "thành phố", "tỉnh", "quốc gia", "được gọi là", "tên là",
 )
@@ -56,7 +61,21 @@ QUESTION_WORD_SHARE = 0.02
 # A syllable or bigram the nearby passage writes counts as if this share of the collection's passages held it
 # more (MLQA-vi: syllables restored 0.956 at 0.005, 0.958 at 0.02, 0.958 at 0.1).
 NEARBY_SHARE = 0.02
+# The general Vietnamese of :class:`Prior` counts as this share of the collection, whatever its size (MLQA-vi,
+# two halves by article, each restored with the other half's paragraphs and questions, before the word list and
+# the question edges: syllables 0.947 without, 0.952 at 0.1, 0.954 at 0.3, 0.955 at 1, 0.952 at 3).
+PRIOR_SHARE = 1.0
+EDGE_SMOOTHING = 10.0  # occurrences in questions a syllable's share of beginning or ending one is smoothed with
+# (not tuned; with it, question-final "đâu" stopped becoming "đầu" on MLQA-vi, syllables 0.9614 -> 0.9619)
+# A dictionary word counts as this share of a text (MLQA-vi two halves, prior from the other half: syllables
+# 0.963 without the dictionary, 0.965 at 0.1, 0.966 at 0.25, 0.965 at 0.5 and 1, 0.962 at 2; questions restored
+# exactly 0.728, 0.736, 0.742, 0.744, 0.746, 0.730; R@1 0.785, 0.789, 0.791, 0.791, 0.787, 0.787).
+WORD_WEIGHT = 0.5
+PRIOR_PATH = Path(__file__).resolve().parent / "models" / "syllable_prior.json.gz"
 MAX_CANDIDATES = 8  # the most frequent forms of a syllable kept: decoding is quadratic in them
+# nor a form this many times rarer than the syllable's most frequent one (MLQA-vi: the same restorations at
+# 100 as with every form, restoring 30% faster; at 30 syllables 0.9593 -> 0.9586, at 10 0.951)
+RAREST = 100
 SMOOTHING = 20.0  # how many passages' worth of a syllable's own frequency a bigram's count is smoothed with
 SYLLABLES_PER_PASSAGE = 20  # distinct syllables in a passage: counts of passages to shares of syllables
 # A syllable is read with confidence when its chosen form is at least this many times as likely
@@ -86,20 +105,24 @@ class Nearby:
     def of(cls, texts: Iterable[str]) -> "Nearby":
         """From passages' normalized texts."""
         terms: set[str] = set()
-        votes: Counter[str] = Counter()
+        seen: Counter[str] = Counter()  # where no sentence begins
+        upper: Counter[str] = Counter()  # there, with capitals
         for text in texts:
             spans = word_spans(text)
-            lower = [text[a:b].lower() for a, b in spans]
+            said = [text[a:b] for a, b in spans]
+            lower = [w.lower() for w in said]
             pairs = [f"{x}_{y}" for x, y in zip(lower, lower[1:])]
             terms.update(lower)
             terms.update(pairs)
-            upper = [text[a].isupper() for a, _ in spans]
-            for i in range(1, len(spans)):
-                if _SENTENCE_END.search(text, spans[i - 1][1], spans[i][0]):
-                    continue  # a sentence's first word is capitalized whatever it is
-                votes[lower[i]] += 1 if upper[i] else -1
-                votes[pairs[i - 1]] += 1 if upper[i - 1] and upper[i] else -1
-        return cls(frozenset(terms), frozenset(t for t, v in votes.items() if v > 0))
+            capital = [w[0].isupper() for w in said]
+            gaps = (text[a:b] for (_, a), (b, _) in zip(spans, spans[1:]))  # most are one space: no search
+            inside = [i for i, gap in enumerate(gaps, 1) if gap == " " or not _SENTENCE_END.search(gap)]
+            seen.update(lower[i] for i in inside)
+            seen.update(pairs[i - 1] for i in inside)
+            upper.update(lower[i] for i in inside if capital[i])
+            upper.update(pairs[i - 1] for i in inside if capital[i - 1] and capital[i])
+        # a sentence's first word is capitalized whatever it is; elsewhere, more often than not makes a name
+        return cls(frozenset(terms), frozenset(t for t, n in upper.items() if 2 * n > seen[t]))
 
     def capitalizes(self, chosen: list[str], i: int, alone: bool) -> bool:
         """Whether the ``i``-th of the ``chosen`` syllables is written with a capital here: in a pair with a
@@ -113,6 +136,82 @@ class Nearby:
 NOWHERE = Nearby(frozenset(), frozenset())
 
 
+@dataclass(frozen=True)
+class Prior:
+    """General Vietnamese, for words the collection rarely writes ("lạnh" rather than "lãnh" after "tháng
+    một"): how many texts hold each marked syllable and syllable bigram, and how questions begin and end
+    ("Đâu là ...", "... ở đâu?", not "đầu"). Counted from MLQA-vi's Wikipedia paragraphs and questions and
+    pyvi's list of Vietnamese words (for the pairs that make a word: "kiến thức", not "kiến thực") by
+    ``train/syllable_prior.py``."""
+
+    counts: Mapping[str, float]
+    texts: int
+    asked: Mapping[str, tuple[int, int, int]]  # syllable: times in questions, questions it begins, it ends
+    questions: int
+    asked_syllables: int
+
+    @classmethod
+    def of(cls, paragraphs: Iterable[str], questions: Iterable[str], words: Iterable[str] = ()) -> "Prior":
+        """Counted from normalized texts: each text counts a syllable or bigram once, as the collection's do;
+        each of the dictionary's ``words`` ("kiến thức") counts :data:`WORD_WEIGHT` of a text."""
+        counts: Counter[str] = Counter()
+        for word in words:
+            parts = word.lower().split()
+            if parts and all(w.isalpha() for w in parts):
+                for term in set(parts) | {f"{a}_{b}" for a, b in zip(parts, parts[1:])}:
+                    counts[term] += WORD_WEIGHT
+        asked: dict[str, list[int]] = {}
+        texts = n = length = 0
+        for asking, text in itertools.chain(zip(itertools.repeat(False), paragraphs),
+                                            zip(itertools.repeat(True), questions)):
+            said = [w for w in syllables(text.lower()) if w.isalpha()]
+            counts.update(set(said) | {f"{a}_{b}" for a, b in zip(said, said[1:])})
+            texts += 1
+            if asking and said:
+                n, length = n + 1, length + len(said)
+                for i, w in enumerate(said):
+                    seen = asked.setdefault(w, [0, 0, 0])
+                    seen[0] += 1
+                    seen[1] += i == 0
+                    seen[2] += i == len(said) - 1
+        return cls(dict(counts), texts, {w: tuple(v) for w, v in asked.items()}, n, length)
+
+    @classmethod
+    @functools.cache
+    def default(cls) -> "Prior":
+        """The committed counts (:data:`PRIOR_PATH`), read once."""
+        return cls.load(PRIOR_PATH)
+
+    @classmethod
+    def load(cls, path: Path) -> "Prior":
+        """What :meth:`save` wrote."""
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            saved = json.load(f)
+        return cls(saved["counts"], saved["texts"], {w: tuple(v) for w, v in saved["asked"].items()},
+                   saved["questions"], saved["asked_syllables"])
+
+    def save(self, path: Path) -> None:
+        """Gzipped JSON, sorted and without a time stamp: the same counts give the same bytes."""
+        body = json.dumps({"texts": self.texts, "questions": self.questions, "asked_syllables": self.asked_syllables,
+                           "counts": dict(sorted(self.counts.items())), "asked": dict(sorted(self.asked.items()))},
+                          ensure_ascii=False, separators=(",", ":"))
+        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as f:
+            f.write(body.encode("utf-8"))
+
+    def edges(self, syllable: str) -> tuple[float, float]:
+        """How much likelier (log) ``syllable`` is to begin, and to end, a question than a syllable of one is
+        on average: 0 for a syllable questions never hold, smoothed by :data:`EDGE_SMOOTHING` occurrences."""
+        if not self.questions:
+            return 0.0, 0.0
+        held, first, last = self.asked.get(syllable, (0, 0, 0))
+        p = self.questions / self.asked_syllables
+        return (math.log((first + EDGE_SMOOTHING * p) / ((held + EDGE_SMOOTHING) * p)),
+                math.log((last + EDGE_SMOOTHING * p) / ((held + EDGE_SMOOTHING) * p)))
+
+
+NO_PRIOR = Prior({}, 0, {}, 0, 0)
+
+
 def wants_restoring(text: str, max_marked_share: float = 0.25) -> bool:
     """Whether a question looks typed without diacritics: no marks at all, or marks on few of its syllables
     (a question typed with them has most of its syllables marked; many Vietnamese syllables have none)."""
@@ -123,37 +222,39 @@ def wants_restoring(text: str, max_marked_share: float = 0.25) -> bool:
     return marked / len(words) < max_marked_share
 
 
-def restore(text: str, terms: LexicalIndex, nearby: Nearby = NOWHERE) -> Restored:
+def restore(text: str, terms: LexicalIndex, nearby: Nearby = NOWHERE, prior: Prior | None = None) -> Restored:
     """``text`` (in :func:`hoidap.index.text.normalize`'s form) with its unmarked syllables given the marks
     the collection makes most likely.
 
     ``terms`` is the collection's passage index: how many passages hold a syllable ("hải") or a syllable
     bigram ("hải_phòng") is its :meth:`~hoidap.index.lexical.LexicalIndex.held`; what ``nearby`` writes counts
     :data:`NEARBY_SHARE` of the passages more, and a word typed in lower case that it capitalizes is capitalized.
+    ``prior`` (default :meth:`Prior.default`) counts as :data:`PRIOR_SHARE` of the collection more.
     """
     spans = [(m.start(), m.end()) for m in re.finditer(r"[^\W\d_]+", text)]
     if not spans:
         return Restored(text, 0.0, 0)
     words = [text[a:b].lower() for a, b in spans]
     builtin = _builtin_terms()
-    extra = max(1.0, QUESTION_WORD_SHARE * terms.size)
-    vocabulary = terms.vocabulary
+    extra, near = max(1.0, QUESTION_WORD_SHARE * terms.size), max(1.0, NEARBY_SHARE * terms.size)
+    prior = Prior.default() if prior is None else prior
+    general, said = PRIOR_SHARE * terms.size / max(prior.texts, 1), prior.counts
+    held, nearby_terms = terms.held, nearby.terms  # looked up for every pair of candidates: bound once
 
-    near = max(1.0, NEARBY_SHARE * terms.size)
-    counted: dict[str, float] = {}
+    def count(term: str) -> float:
+        """How many passages hold ``term``, with what the built-in table, the nearby passage and the prior add."""
+        return held(term) + extra * (term in builtin) + near * (term in nearby_terms) + general * said.get(term, 0.0)
 
-    def freq(term: str) -> float:
-        if term not in counted:
-            counted[term] = terms.held(term) + extra * (term in builtin) + near * (term in nearby.terms)
-        return counted[term]
-
-    options = [sorted(_candidates(w, lambda form: form in builtin or form in vocabulary), key=freq,
-                      reverse=True)[:MAX_CANDIDATES] for w in words]
-    chosen, margins = _decode(options, freq, terms.size * SYLLABLES_PER_PASSAGE)
+    freq = functools.cache(count)  # a syllable is counted for each of its neighbours' candidates
+    known = (builtin, terms.vocabulary.keys(), said.keys())
+    options = [sorted(_candidates(w, known), key=freq, reverse=True)[:MAX_CANDIDATES] for w in words]
+    options = [[c for c in cs if freq(c) * RAREST >= freq(cs[0])] for cs in options]
+    chosen, margins = _decode(options, freq, count, terms.size * SYLLABLES_PER_PASSAGE, prior.edges)
     out = list(text)
     changed = 0
     for i, ((a, b), typed, best) in enumerate(zip(spans, words, chosen)):
-        capital = text[a].islower() and nearby.capitalizes(chosen, i, alone=len(options[i]) == 1)
+        capital = text[a].islower() and (not text[:a].strip()  # a question begins with a capital
+                                         or nearby.capitalizes(chosen, i, alone=len(options[i]) == 1))
         if best != typed or capital:
             changed += 1
             out[a:b] = [c.upper() if o.isupper() or (capital and not k) else c
@@ -163,13 +264,16 @@ def restore(text: str, terms: LexicalIndex, nearby: Nearby = NOWHERE) -> Restore
     return Restored("".join(out), sure, changed)
 
 
-def _candidates(word: str, known: Callable[[str], bool]) -> list[str]:
-    """The forms of ``word`` the collection (or the built-in table) holds; the word itself when none is
-    held or when it is already marked."""
+def _candidates(word: str, known: tuple[Set[str], ...]) -> list[str]:
+    """The forms of ``word`` that any of the ``known`` sets holds (the collection's, the built-in table's,
+    general Vietnamese's), in :func:`_marked_forms`' order; the word itself when none is held or when it is
+    already marked."""
     if has_diacritics(word) or not _SYLLABLE.fullmatch(word):
         return [word]
-    held = [form for form in _marked_forms(word) if known(form)]
-    return held or [word]
+    forms = _marked_forms(word)
+    every = _marked_form_set(word)
+    held = set().union(*(k & every for k in known))  # set intersections run in C: this is done for every syllable
+    return [form for form in forms if form in held] or [word]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -187,6 +291,11 @@ def _marked_forms(word: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(forms))
 
 
+@functools.lru_cache(maxsize=65536)
+def _marked_form_set(word: str) -> frozenset[str]:
+    return frozenset(_marked_forms(word))
+
+
 @functools.cache
 def _toned(vowel: str, tone: str) -> str:
     return unicodedata.normalize("NFC", vowel + tone)
@@ -199,49 +308,42 @@ def _builtin_terms() -> frozenset[str]:
     return frozenset(t for w in words for t in [*w, *(f"{a}_{b}" for a, b in zip(w, w[1:]))])
 
 
-def _decode(options: list[list[str]], freq: Callable[[str], float], total: float) -> tuple[list[str], list[float]]:
+def _decode(options: list[list[str]], freq: Callable[[str], float], pair: Callable[[str], float], total: float,
+            edges: Callable[[str], tuple[float, float]]) -> tuple[list[str], list[float]]:
     """The most likely sequence of candidates (Viterbi) and, for each position, how much more likely the whole
-    best sequence is than the best one choosing otherwise there (log max-marginal margin; inf if no choice)."""
+    best sequence is than the best one choosing otherwise there (log max-marginal margin; inf if no choice).
+    ``freq`` counts a syllable, ``pair`` a bigram ("hải_phòng"; each is asked once); ``edges`` scores a syllable's
+    likelihood of beginning and of ending the question (:meth:`Prior.edges`). Candidates are handled by position
+    in plain lists: this runs for every question typed without marks."""
     n = len(options)
-
-    steps: dict[tuple[str, str], float] = {}
-
-    def step(p: str, c: str) -> float:  # each pair is needed forwards and backwards
-        if (p, c) not in steps:
-            steps[p, c] = _transition(p, c, freq, total)
-        return steps[p, c]
-
-    forward = [{c: math.log(_unigram(c, freq, total)) for c in options[0]}]
-    back: list[dict[str, str]] = [{}]
+    unigram = [[(freq(c) + 0.5) / total for c in cs] for cs in options]  # P(syllable), smoothed by a half
+    # step[i][a][b]: log P(options[i][b] | options[i - 1][a]), the pair's count smoothed towards the syllable's
+    # own frequency (Dirichlet, SMOOTHING), so that a pair the collection writes beats a pair it never does
+    step = [[]] + [[[math.log((pair(f"{p}_{c}") + SMOOTHING * u) / below) for c, u in zip(options[i], unigram[i])]
+                    for p, below in ((p, freq(p) + SMOOTHING) for p in options[i - 1])] for i in range(1, n)]
+    forward = [[math.log(u) + edges(c)[0] for c, u in zip(options[0], unigram[0])]]
+    back: list[list[int]] = [[]]
     for i in range(1, n):
-        scores, came = {}, {}
-        for c in options[i]:
-            best_prev = max(forward[i - 1], key=lambda p: forward[i - 1][p] + step(p, c))
-            scores[c], came[c] = forward[i - 1][best_prev] + step(best_prev, c), best_prev
+        before, moves = forward[-1], step[i]
+        scores, came = [], []
+        for b in range(len(options[i])):
+            a = max(range(len(before)), key=lambda a: before[a] + moves[a][b])
+            scores.append(before[a] + moves[a][b])
+            came.append(a)
         forward.append(scores)
         back.append(came)
-    backward: list[dict[str, float]] = [{} for _ in range(n)]
-    backward[-1] = {c: 0.0 for c in options[-1]}
+    backward = [[] for _ in range(n)]
+    backward[-1] = [edges(c)[1] for c in options[-1]]
     for i in range(n - 2, -1, -1):
-        backward[i] = {p: max(step(p, c) + backward[i + 1][c] for c in options[i + 1]) for p in options[i]}
-    chosen = [max(forward[-1], key=forward[-1].get)]
+        after, moves = backward[i + 1], step[i + 1]
+        backward[i] = [max(m + x for m, x in zip(row, after)) for row in moves]
+    last = [f + b for f, b in zip(forward[-1], backward[-1])]
+    at = [max(range(len(last)), key=last.__getitem__)]
     for i in range(n - 1, 0, -1):
-        chosen.append(back[i][chosen[-1]])
-    chosen.reverse()
+        at.append(back[i][at[-1]])
+    at.reverse()
     margins = []
     for i in range(n):
-        marginal = sorted((forward[i][c] + backward[i][c] for c in options[i]), reverse=True)
+        marginal = sorted((f + b for f, b in zip(forward[i], backward[i])), reverse=True)
         margins.append(marginal[0] - marginal[1] if len(marginal) > 1 else math.inf)
-    return chosen, margins
-
-
-def _transition(previous: str, current: str, freq: Callable[[str], float], total: float) -> float:
-    """log P(current | previous): the bigram's count smoothed towards the syllable's own frequency
-    (Dirichlet, :data:`SMOOTHING`), so that a pair the collection writes beats a pair it never does."""
-    return math.log((freq(f"{previous}_{current}") + SMOOTHING * _unigram(current, freq, total))
-                    / (freq(previous) + SMOOTHING))
-
-
-def _unigram(syllable: str, freq: Callable[[str], float], total: float) -> float:
-    """P(syllable): its count among all syllables, smoothed by a half."""
-    return (freq(syllable) + 0.5) / total
+    return [cs[a] for cs, a in zip(options, at)], margins

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from array import array
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -93,8 +94,14 @@ class LexicalIndex:
     def held(self, term: str) -> int:
         """How many rows hold ``term`` (its postings' count): a syllable's or bigram's frequency in the collection."""
         at = self.vocabulary.get(term)
-        indptr = self.postings["indptr"]
-        return 0 if at is None else int(indptr[at + 1] - indptr[at])
+        return 0 if at is None else self._starts[at + 1] - self._starts[at]
+
+    @cached_property
+    def _starts(self) -> memoryview:
+        """The postings' offsets as a memoryview, whose items are Python ints: restoring diacritics asks
+        :meth:`held` hundreds of times a question, and a NumPy scalar costs several times more to make."""
+        return memoryview(np.ascontiguousarray(self.postings["indptr"])).cast("B").cast(
+            self.postings["indptr"].dtype.char)
 
     def folded_share(self, matched: str) -> float:
         """Share of the syllables of normalized text whose accent-folded form this index holds: near 1

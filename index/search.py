@@ -271,7 +271,7 @@ class Engine:
         best = int(np.argmax(scores)) if scores.size else 0
         if not scores.size or scores[best] <= 0:
             return diacritics.NOWHERE
-        return diacritics.Nearby.of(normalize(p.text) for p in self.store.passages([best]).values())
+        return diacritics.Nearby.of([normalize(self.store.passage_text(best))])
 
     def candidates(self, query: str, filters: Filters | None = None, restore: bool = True,
                    read_ahead: bool = False) -> Candidates:

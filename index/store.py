@@ -407,6 +407,11 @@ class Store:
         marks = ",".join("?" * len(ids))
         return {p.id: p for p in map(_shown, self.query(f"{_SHOWN} WHERE p.id IN ({marks})", ids))}
 
+    def passage_text(self, passage_id: int) -> str:
+        """A passage's text alone: :meth:`passages` also decodes its sentences, which restoring diacritics does
+        not need."""
+        return self.query("SELECT text FROM passages WHERE id = ?", (passage_id,))[0][0]
+
     def passages_of(self, doc_id: str) -> list["ShownPassage"]:
         """A document's passages in text order, as :meth:`passages` gives them."""
         return [_shown(r) for r in self.query(f"{_SHOWN} WHERE p.document_id = ? ORDER BY p.ordinal", (doc_id,))]

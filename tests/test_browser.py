@@ -102,7 +102,7 @@ def test_the_browser_offers_the_question_with_its_diacritics(browser, live_url: 
     """Typed without marks: the page says how it read the question, and either reading is one click away."""
     from playwright.sync_api import expect
 
-    plain, restored = "hai phong hop tac voi bao nhieu dia phuong", "hải phòng hợp tác với bao nhiêu địa phương"
+    plain, restored = "hai phong hop tac voi bao nhieu dia phuong", "Hải phòng hợp tác với bao nhiêu địa phương"
     page = ask(browser, live_url, plain)
     try:
         expect(page.locator(".interpreted")).to_contain_text(f"Có phải bạn muốn hỏi: {restored}")

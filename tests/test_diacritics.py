@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +19,10 @@ from hoidap.service.app import create_app
 from .conftest import QUESTION_19
 from .test_pages import Page
 
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN_DATA = ROOT.parent / "shared" / "train"
 PLAIN_19 = "hai phong hop tac voi bao nhieu dia phuong"
+READ_19 = "Hải phòng hợp tác với bao nhiêu địa phương"  # its first letter a capital, as a question's is
 
 
 def collection(*texts: str) -> LexicalIndex:
@@ -26,17 +32,54 @@ def collection(*texts: str) -> LexicalIndex:
 def test_marks_come_from_the_collection_and_the_question_words():
     terms = collection("Hải Phòng hợp tác với Kitakyushu.", "Thành phố Hải Phòng có cảng biển lớn.",
                        "Hai bên ký kết hợp tác.")
-    restored = diacritics.restore("Hai Phong hop tac voi bao nhieu dia phuong?", terms)
+    typed = "Hai Phong hop tac voi bao nhieu dia phuong?"
+    restored = diacritics.restore(typed, terms, prior=diacritics.NO_PRIOR)
     # "bao nhiêu" comes from the built-in question words; the typed case and punctuation are kept
     assert restored.text == "Hải Phòng hợp tác với bao nhiêu dia phuong?"
     assert restored.changed == 6
+    # general Vietnamese (the committed counts) knows the word this collection does not write
+    assert diacritics.restore(typed, terms).text == "Hải Phòng hợp tác với bao nhiêu địa phương?"
 
 
 def test_context_chooses_between_marked_forms():
     """"hai" is "hai" (two) or "hải" (as in Hải Phòng): the next syllable decides."""
     terms = collection("Hai bên ký kết.", "Hai người bạn.", "Hai năm sau.", "Thành phố Hải Phòng.")
-    assert diacritics.restore("hai phong", terms).text == "hải phòng"
-    assert diacritics.restore("hai ben", terms).text == "hai bên"
+    assert diacritics.restore("hai phong", terms).text == "Hải phòng"  # a question begins with a capital
+    assert diacritics.restore("hai ben", terms).text == "Hai bên"
+
+
+def test_general_vietnamese_knows_how_questions_end():
+    """The collection writes "ở đầu" (at the head of) often and "ở đâu" (where) never; a question ends with
+    "ở đâu" (the committed counts of questions), while "ở đầu thành phố" keeps its meaning."""
+    texts = ["Ở đầu làng có cây đa.", "Đầu năm nay, cảng mở ở đầu phía bắc.", "Cảng biển ở đầu thành phố."]
+    terms = collection(*texts, *(f"Văn bản số {i}." for i in range(50)))
+    assert diacritics.restore("cang bien o dau", terms, prior=diacritics.NO_PRIOR).text == "Cảng biển ở đầu"
+    assert diacritics.restore("cang bien o dau", terms).text == "Cảng biển ở đâu"
+    assert diacritics.restore("cang bien o dau thanh pho", terms).text == "Cảng biển ở đầu thành phố"
+
+
+def test_general_vietnamese_is_saved_and_read_back_as_counted(tmp_path: Path):
+    prior = diacritics.Prior.of(["Cảng Hải Phòng ở đầu thành phố."], ["Cảng ở đâu?"], ["thành phố", "cảng biển"])
+    prior.save(tmp_path / "prior.json.gz")
+    first = (tmp_path / "prior.json.gz").read_bytes()
+    prior.save(tmp_path / "prior.json.gz")
+    assert (tmp_path / "prior.json.gz").read_bytes() == first, "the same counts give the same bytes"
+    read = diacritics.Prior.load(tmp_path / "prior.json.gz")
+    assert read == prior
+    assert read.counts["thành_phố"] == 1 + diacritics.WORD_WEIGHT and read.asked["đâu"] == (1, 0, 1)
+    assert read.edges("đâu")[1] > 0 > read.edges("cảng")[1]  # "đâu" ends a question more often than most
+
+
+@pytest.mark.skipif(not (TRAIN_DATA / "mlqa-vi.dev.json").exists(), reason="no training data in ../shared/train")
+def test_the_committed_counts_are_reproduced(tmp_path: Path):
+    """The committed record's command (pyvi's word list fetched from PyPI) gives the committed bytes."""
+    record = json.loads((ROOT / "index" / "models" / "syllable_prior.json").read_text(encoding="utf-8"))
+    subprocess.run([sys.executable, str(ROOT / "train" / "syllable_prior.py"), "--seed", str(record["seed"]),
+                    "--out", str(tmp_path)], check=True, cwd=ROOT, timeout=300, capture_output=True)
+    assert (tmp_path / "syllable_prior.json.gz").read_bytes() == diacritics.PRIOR_PATH.read_bytes()
+    again = json.loads((tmp_path / "syllable_prior.json").read_text(encoding="utf-8"))
+    assert again["figures"] == record["figures"]
+    assert again["figures"]["with_prior"]["syllables"] > again["figures"]["without_prior"]["syllables"]
 
 
 def test_the_nearest_passage_decides_what_the_collection_leaves_open():
@@ -47,9 +90,10 @@ def test_the_nearest_passage_decides_what_the_collection_leaves_open():
     texts = [f"Văn bản số {i}." for i in range(200)] + ["Đối thủ mạnh.", "Hai đối thủ.", "Đối thủ cũ."] + [panthers]
     terms = collection(*texts)
     plain = "doi thu panthers thua bao nhieu diem"
-    assert diacritics.restore(plain, terms).text == "đối thủ panthers thua bao nhiêu điểm"  # the collection alone
+    alone = diacritics.restore(plain, terms, prior=diacritics.NO_PRIOR)  # the collection alone
+    assert alone.text == "Đối thủ panthers thua bao nhiêu điểm"
     nearby = diacritics.Nearby.of([normalize(panthers)])
-    assert diacritics.restore(plain, terms, nearby).text == "đội thủ Panthers thua bao nhiêu điểm"
+    assert diacritics.restore(plain, terms, nearby).text == "Đội thủ Panthers thua bao nhiêu điểm"
     assert nearby.capitalizes(["ở", "hà", "nội"], 1, alone=False) and not nearby.capitalizes(["thua", "308"], 0, True)
     assert "đội" not in nearby.capitalized  # the first word of a sentence is capitalized whatever it is
 
@@ -70,7 +114,7 @@ def test_questions_typed_with_marks_are_not_restored():
 
 def test_the_plain_question_is_searched_restored(engine):
     response = engine.search(PLAIN_19)
-    assert response.interpreted_query == "hải phòng hợp tác với bao nhiêu địa phương"
+    assert response.interpreted_query == READ_19
     assert response.answered and response.answers[0].span.text == "19 địa phương"
     assert response.query == PLAIN_19, "the question as typed stays the query"
 
@@ -96,7 +140,7 @@ def client(corpus_data_dir: Path):
 
 def test_the_api_says_how_it_read_the_question(client: TestClient):
     body = client.get("/api/v1/search", params={"q": PLAIN_19}).json()
-    assert body["interpreted_query"] == "hải phòng hợp tác với bao nhiêu địa phương"
+    assert body["interpreted_query"] == READ_19
     assert "19 địa phương" in body["answers"][0]["text"]
     exact = client.post("/api/v1/search", json={"query": PLAIN_19, "exact": True}).json()
     assert exact["interpreted_query"] is None
@@ -106,8 +150,8 @@ def test_the_api_says_how_it_read_the_question(client: TestClient):
 def test_the_page_offers_both_readings(client: TestClient):
     page = Page(client.get("/search", params={"q": PLAIN_19, "source": "corpus/"}).text)
     links = {text: href for href, text in page.links}
-    suggestion = parse_qs(urlsplit(links["hải phòng hợp tác với bao nhiêu địa phương"]).query)
-    assert suggestion == {"q": ["hải phòng hợp tác với bao nhiêu địa phương"], "source": ["corpus/"]}
+    suggestion = parse_qs(urlsplit(links[READ_19]).query)
+    assert suggestion == {"q": [READ_19], "source": ["corpus/"]}
     exact = parse_qs(urlsplit(links[PLAIN_19]).query)
     assert exact == {"q": [PLAIN_19], "exact": ["1"], "source": ["corpus/"]}
 
