@@ -3,7 +3,9 @@
     .venv/bin/python bench/tune_restore.py
 
 The collection is every paragraph of MLQA-vi dev (``../shared/train/``), its questions asked without their
-diacritics. Each question is searched twice, as typed (accent-folded terms, halved dense weights) and
+diacritics. The general counts restoration leans on (``index/models/syllable_prior.json.gz``) were counted from
+MLQA-vi itself, so since they exist this flatters restoration here; ``train/syllable_prior.py`` measures them on
+halves of the articles instead. Each question is searched twice, as typed (accent-folded terms, halved dense weights) and
 restored (:func:`hoidap.index.diacritics.restore`); for each threshold on the restoration's confidence the
 restored form is used at or above it, and Answer@1, R@1 and the share restored are printed, with the
 syllable accuracy of the restorations used. XQuAD-vi, the test set, is not read here.
