@@ -1,4 +1,4 @@
-"""Lexical retrieval: BM25 (through ``bm25s``) over Vietnamese syllables, syllable bigrams and their folded forms.
+"""Lexical retrieval: BM25 (``bm25s``'s scoring and files) over Vietnamese syllables, syllable bigrams and their folded forms.
 
 Vietnamese words are often two or three syllables ("đầu tư", "thành phố"), so syllable bigrams give
 word-like precision without a segmenter. Accent-folded copies of every term, in their own namespace,
@@ -9,9 +9,11 @@ both the exact and the folded terms, so exact matches rank above folded ones.
 from __future__ import annotations
 
 import json
-import logging
+import math
 from array import array
 from functools import cached_property
+from collections.abc import Iterator, Sequence
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +21,14 @@ import numpy as np
 from .arrays import mapped_view, runs
 from .text import fold_normalized, syllables
 
-# bm25s (and SciPy, which it imports) is needed to build an index, not to search one: a search reads
-# the postings bm25s saved (its CSC arrays, .npy files) memory-mapped, which a one-question
-# `hoidap ask` then does without importing either (about 0.25 s).
+# The index is bm25s's (its "lucene" BM25, its CSC arrays and files, which bm25s.BM25.load reads), and a
+# search reads the postings memory-mapped. It is built here rather than by bm25s: bm25s holds about 36 bytes
+# a posting while it builds (scores, rows and columns, then a sort of all of them), 50 GB at a million
+# passages, where counting each term's postings first and placing them chunk by chunk takes the 8 bytes a
+# posting of the result (the same arrays bit for bit: tests/test_lexical.py builds both).
 _ARRAYS = ("data", "indices", "indptr")
+BM25S_FORMAT = "0.3.16"  # the bm25s version whose files these are
+CHUNK_TOKENS = 4_000_000  # texts are scored in chunks of about this many terms: 100 MB of working arrays
 
 FOLDED = "~"  # prefix of the folded namespace
 K1, B = 1.2, 0.75
@@ -42,38 +48,49 @@ def lexical_terms(matched: str) -> list[str]:
 class LexicalIndex:
     """A BM25 index whose row numbers are the store's passage or sentence ids."""
 
-    def __init__(self, postings: dict[str, np.ndarray], size: int, vocabulary: dict[str, int],
-                 bm25: "bm25s.BM25 | None" = None) -> None:  # noqa: F821
-        # bm25s's score matrix, CSC: each term's rows (indices, ascending: bm25s adds documents in order) and
-        # scores (data)
+    def __init__(self, postings: dict[str, np.ndarray], size: int, vocabulary: dict[str, int]) -> None:
+        # bm25s's score matrix, CSC: each term's rows (indices, ascending) and scores (data)
         self.postings = postings
         self.size = size
         self.vocabulary = vocabulary
-        self._built = bm25  # what save writes
 
     @classmethod
-    def build(cls, *corpora: list[str]) -> list["LexicalIndex"]:
+    def build(cls, *corpora: list[str], into: Sequence[Path] = ()) -> list["LexicalIndex"]:
         """One index per corpus of normalized texts, all numbering terms alike: a question's terms
-        are then looked up once (:meth:`ids`) for every index, and loaded indexes share one vocabulary."""
-        vocabulary: dict[str, int] = {"": 0}  # the one term of a text without any (a lone "|" caption end)
-        # Each text's term ids as a compact array('i'), 4 bytes an id: a list of Python ints takes 36, which
-        # at a million passages (about 700 terms each, and as many again for their sentences) is 50 GB.
-        # bm25s only iterates, counts and measures each text's ids, which an array serves as a list does.
-        corpora_ids = [[array("i", [vocabulary.setdefault(t, len(vocabulary)) for t in lexical_terms(text)] or [0])
-                        for text in texts] for texts in corpora]
-        import bm25s
+        are then looked up once (:meth:`ids`) for every index, and loaded indexes share one vocabulary.
 
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
+        ``into``: a folder for each corpus's index, in bm25s's own format (``bm25s.BM25.load`` reads it too); its
+        postings are written as soon as it is scored and read back memory-mapped, so that a large build holds
+        one corpus's postings at a time."""
+        vocabulary: dict[str, int] = {"": 0}  # the one term of a text without any (a lone "|" caption end)
         indexes = []
-        for ids in corpora_ids:
-            bm25 = bm25s.BM25(k1=K1, b=B)
-            bm25.index((ids, vocabulary), show_progress=False)
-            indexes.append(cls({k: bm25.scores[k] for k in _ARRAYS}, int(bm25.scores["num_docs"]), vocabulary, bm25))
+        for texts, folder in zip_longest(corpora, into):
+            index = cls(_scored(_term_ids(texts, vocabulary), len(vocabulary)), len(texts), vocabulary)
+            if folder is not None:
+                index._save_postings(folder)
+            indexes.append(index)
+        for index, folder in zip_longest(indexes, into):
+            # terms first met in a later corpus are held by no row of an earlier one
+            indptr = index.postings["indptr"]
+            index.postings["indptr"] = np.concatenate([indptr, np.full(len(vocabulary) + 1 - indptr.size, indptr[-1])])
+            if folder is not None:
+                index._save_rest(folder)
         return indexes
 
-    def save(self, folder: Path) -> None:
-        """In bm25s's own format (``bm25s.BM25.load`` reads it too)."""
-        self._built.save(str(folder), show_progress=False)
+    def _save_postings(self, folder: Path) -> None:
+        """The postings' rows and scores, then read back memory-mapped: out of this process's memory."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("data", "indices"):
+            np.save(folder / f"{name}.csc.index.npy", self.postings[name])
+            self.postings[name] = mapped_view(np.load(folder / f"{name}.csc.index.npy", mmap_mode="r"))
+
+    def _save_rest(self, folder: Path) -> None:
+        """Where each term's postings start, the vocabulary and bm25s's parameters."""
+        np.save(folder / "indptr.csc.index.npy", self.postings["indptr"])
+        (folder / "vocab.index.json").write_text(json.dumps(self.vocabulary, ensure_ascii=False), encoding="utf-8")
+        params = {"k1": K1, "b": B, "delta": 0.5, "method": "lucene", "idf_method": "lucene", "dtype": "float32",
+                  "int_dtype": "int32", "num_docs": self.size, "version": BM25S_FORMAT, "backend": "numpy"}
+        (folder / "params.index.json").write_text(json.dumps(params, indent=4), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, vocabulary: dict[str, int] | None = None) -> "LexicalIndex":
@@ -168,6 +185,65 @@ class LexicalIndex:
         """Where each term's postings start and end in the score matrix."""
         indptr = self.postings["indptr"]
         return indptr[ids], indptr[ids + 1]
+
+
+def _term_ids(texts: list[str], vocabulary: dict[str, int]) -> list[array]:
+    """Each text's term ids, numbering new terms as they come, as a compact array('i'): 4 bytes an id, where
+    a list of Python ints takes 36 (at a million passages, about 700 terms each and as many again for their
+    sentences, 50 GB)."""
+    return [array("i", [vocabulary.setdefault(t, len(vocabulary)) for t in lexical_terms(text)] or [0])
+            for text in texts]
+
+
+def _scored(ids: list[array], vocabulary_size: int) -> dict[str, np.ndarray]:
+    """bm25s's BM25 score matrix (lucene, k1 1.2, b 0.75) of the texts' term ``ids``, CSC, computed as bm25s
+    computes it, float for float: each term's postings are counted first, then placed chunk by chunk."""
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    average = lengths.mean()  # a NumPy float64, as in bm25s: the term frequency part is computed in float64
+    chunks = list(_chunks(lengths))
+    held = np.zeros(vocabulary_size, dtype=np.int64)
+    for first, last in chunks:
+        held += np.bincount(_pairs(ids, first, last, vocabulary_size)[1], minlength=vocabulary_size)
+    counts, where = np.unique(held, return_inverse=True)  # bm25s: math.log, stored as float32
+    idf = np.array([math.log(1 + (len(ids) - c + 0.5) / (c + 0.5)) if c else 0.0 for c in counts.tolist()],
+                   dtype=np.float32)[where]
+    indptr = np.zeros(vocabulary_size + 1, dtype=np.int64)
+    np.cumsum(held, out=indptr[1:])
+    data = np.empty(int(indptr[-1]), dtype=np.float32)
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    heads = indptr[:-1].copy()  # where each term's next posting goes
+    for first, last in chunks:
+        docs, terms, tf = _pairs(ids, first, last, vocabulary_size)
+        tf = tf.astype(np.float32)
+        scores = idf[terms] * (tf / (K1 * ((1 - B) + B * lengths[docs] / average) + tf))
+        order = np.argsort(terms, kind="stable")  # by term; each term's rows stay ascending
+        terms, docs, scores = terms[order], docs[order], scores[order]
+        starts = np.flatnonzero(np.r_[True, terms[1:] != terms[:-1]])
+        sizes = np.diff(np.r_[starts, terms.size])
+        at = heads[terms] + np.arange(terms.size) - np.repeat(starts, sizes)
+        data[at] = scores
+        indices[at] = docs
+        heads[terms[starts]] += sizes
+    return {"data": data, "indices": indices, "indptr": indptr}
+
+
+def _chunks(lengths: np.ndarray) -> Iterator[tuple[int, int]]:
+    """Ranges ``[first, last)`` of texts of about :data:`CHUNK_TOKENS` terms together (at least one text)."""
+    ends = np.cumsum(lengths)
+    first = 0
+    while first < lengths.size:
+        last = max(first + 1, int(np.searchsorted(ends, ends[first] - lengths[first] + CHUNK_TOKENS, side="right")))
+        yield first, last
+        first = last
+
+
+def _pairs(ids: list[array], first: int, last: int, vocabulary_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each (text, term) pair of texts ``[first, last)`` once, by text then term, with the term's count there."""
+    chunk = ids[first:last]
+    tokens = np.concatenate([np.frombuffer(a, dtype=np.int32) for a in chunk]).astype(np.int64)
+    texts = np.repeat(np.arange(first, last, dtype=np.int64), np.fromiter(map(len, chunk), np.int64, len(chunk)))
+    keys, counts = np.unique(texts * vocabulary_size + tokens, return_counts=True)
+    return keys // vocabulary_size, keys % vocabulary_size, counts
 
 
 def _look_up(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> bool:

@@ -228,9 +228,8 @@ class IndexWriter:
         self.db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in self.meta.items()])
         self.db.commit()
         self.db.close()
-        passage_terms, sentence_terms = LexicalIndex.build(self.passage_texts, self.sentence_texts)
-        passage_terms.save(self.tmp / PASSAGE_TERMS)
-        sentence_terms.save(self.tmp / SENTENCE_TERMS)
+        LexicalIndex.build(self.passage_texts, self.sentence_texts,
+                           into=(self.tmp / PASSAGE_TERMS, self.tmp / SENTENCE_TERMS))
         _sync(self.tmp)  # on disk before anything points at it: a power cut cannot leave a half-written build live
         final = self.tmp.with_name(self.name)
         self.tmp.rename(final)

@@ -1,6 +1,8 @@
 """Lexical matching: syllables, bigrams, accent folding; and what kind of answer a question wants."""
 
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -149,9 +151,8 @@ def large_index(tmp_path_factory: pytest.TempPathFactory) -> LexicalIndex:
     weights = 1 / np.arange(1, len(syllables) + 1) ** 1.1
     texts = [" ".join(syllables[i] for i in rng.choice(len(syllables), rng.integers(10, 60), p=weights / weights.sum()))
              for _ in range(20_000)]
-    [index] = LexicalIndex.build(texts)
     folder = tmp_path_factory.mktemp("lexical")
-    index.save(folder)
+    LexicalIndex.build(texts, into=(folder,))
     return LexicalIndex.load(folder)
 
 
@@ -165,20 +166,31 @@ def test_looking_rows_up_gives_what_reading_through_gives(large_index: LexicalIn
     assert np.array_equal(held, large_index.holding(ids, every)[rows])  # all rows: read through
 
 
-def test_compact_term_ids_build_the_index_plain_lists_would():
-    """The build hands bm25s each text's ids as a 4-byte array('i') (memory at a million passages); the index
-    is the one lists of Python ints give, array for array."""
+def test_the_index_is_the_one_bm25s_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Built here chunk by chunk (8 bytes a posting, where bm25s holds 36), each score matrix is bm25s's own,
+    float for float, for two corpora numbering terms alike (the second with terms the first lacks), and
+    bm25s reads the saved files back."""
     import bm25s
 
     from tests.conftest import CORPUS
 
-    texts = [normalize(line) for path in sorted(CORPUS.glob("*.txt"))
+    monkeypatch.setattr(lexical, "CHUNK_TOKENS", 300)  # dozens of chunks, as a large build has
+    lines = [normalize(line) for path in sorted(CORPUS.glob("*.txt"))
              for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    (built,) = LexicalIndex.build(texts)
+    corpora = [lines, [*(s for line in lines for s in line.split(". ")), "Zzyzx qwerty", "|"]]
+    built = LexicalIndex.build(*corpora, into=(tmp_path / "passages", tmp_path / "sentences"))  # as a build does
     vocabulary: dict[str, int] = {"": 0}
-    ids = [[vocabulary.setdefault(t, len(vocabulary)) for t in lexical_terms(text)] or [0] for text in texts]
-    plain = bm25s.BM25(k1=lexical.K1, b=lexical.B)
-    plain.index((ids, vocabulary), show_progress=False)
-    assert built.vocabulary == vocabulary and len(texts) >= 30
-    for key in ("data", "indices", "indptr"):
-        assert np.array_equal(built.postings[key], plain.scores[key]), key
+    ids = [[[vocabulary.setdefault(t, len(vocabulary)) for t in lexical_terms(text)] or [0] for text in texts]
+           for texts in corpora]
+    assert built[0].vocabulary == vocabulary and "zzyzx" not in {t for i in ids[0] for t in i}
+    for index, texts_ids in zip(built, ids):
+        plain = bm25s.BM25(k1=lexical.K1, b=lexical.B)
+        plain.index((texts_ids, vocabulary), show_progress=False)
+        for key in ("data", "indices", "indptr"):
+            assert np.array_equal(index.postings[key], plain.scores[key]), key
+    assert np.array_equal(bm25s.BM25.load(str(tmp_path / "passages")).scores["indptr"], built[0].postings["indptr"])
+    read = bm25s.BM25.load(str(tmp_path / "sentences"))
+    question = built[1].ids(lexical_terms(normalize("Hải Phòng hợp tác với bao nhiêu địa phương?")))
+    # the same postings summed (bm25s in float32, term by term; here in float64): equal to float32's precision
+    assert np.allclose(read.get_scores(question.tolist()), built[1].scores(question), rtol=1e-6, atol=0)
+    assert read.vocab_dict == vocabulary and read.scores["num_docs"] == len(corpora[1])
