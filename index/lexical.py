@@ -27,8 +27,12 @@ from .text import fold_normalized, syllables
 # passages, where counting each term's postings first and placing them chunk by chunk takes the 8 bytes a
 # posting of the result (the same arrays bit for bit: tests/test_lexical.py builds both).
 _ARRAYS = ("data", "indices", "indptr")
+MAXIMA = "maxima.npy"  # each term's best score, beside bm25s's files (LexicalIndex.maxima)
 BM25S_FORMAT = "0.3.16"  # the bm25s version whose files these are
-CHUNK_TOKENS = 4_000_000  # texts are scored in chunks of about this many terms: 100 MB of working arrays
+CHUNK_TOKENS = 4_000_000
+COMMON_SHARE = 0.02  # a term held by more than this share of the rows is common (Index.top): "là", not "hải_phòng"
+BOUND_MARGIN = 1e-6
+EXHAUSTIVE_POSTINGS = 200_000  # a question whose terms have fewer postings is scored on all of them: as fast  # texts are scored in chunks of about this many terms: 100 MB of working arrays
 
 FOLDED = "~"  # prefix of the folded namespace
 K1, B = 1.2, 0.75
@@ -87,6 +91,7 @@ class LexicalIndex:
     def _save_rest(self, folder: Path) -> None:
         """Where each term's postings start, the vocabulary and bm25s's parameters."""
         np.save(folder / "indptr.csc.index.npy", self.postings["indptr"])
+        np.save(folder / MAXIMA, self.maxima)
         (folder / "vocab.index.json").write_text(json.dumps(self.vocabulary, ensure_ascii=False), encoding="utf-8")
         params = {"k1": K1, "b": B, "delta": 0.5, "method": "lucene", "idf_method": "lucene", "dtype": "float32",
                   "int_dtype": "int32", "num_docs": self.size, "version": BM25S_FORMAT, "backend": "numpy"}
@@ -101,7 +106,10 @@ class LexicalIndex:
         size = int(json.loads((folder / "params.index.json").read_text(encoding="utf-8"))["num_docs"])
         if vocabulary is None:
             vocabulary = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
-        return cls(postings, size, vocabulary)
+        index = cls(postings, size, vocabulary)
+        if (folder / MAXIMA).exists():  # a build older than them computes them at the first search
+            index.maxima = mapped_view(np.load(folder / MAXIMA, mmap_mode="r"))
+        return index
 
     def ids(self, terms: list[str]) -> np.ndarray:
         """The ids of the terms this vocabulary knows (the others match nothing)."""
@@ -148,19 +156,55 @@ class LexicalIndex:
         at, hit = _among(found, rows)
         return np.bincount(at[hit], weights=matrix["data"][postings[hit]], minlength=rows.size).astype(np.float32)
 
-    def scores_and_most(self, ids: np.ndarray) -> tuple[np.ndarray, float]:
-        """:meth:`scores` of every row, and the most any row could score for these terms: the sum of each
-        term's best score in any row. A row's score divided by it is comparable across collections and
-        questions (the confidence's lexical signals), and it costs one pass over postings already read."""
+    def top(self, ids: np.ndarray, k: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """The ``k`` rows (of ``among`` only, ascending, if given) that score best for the terms ``ids`` (of rows
+        scoring alike, the first), best first, with their :meth:`scores` (the same floats); and the most any row
+        could score for these terms, the sum of each term's best score in any row (a row's score divided by it is
+        comparable across collections and questions: the confidence's lexical signals). Rows holding no term
+        are not among them.
+
+        Exact, but without reading every posting of a question's common words ("là", "của" and their folded
+        forms hold most rows of a large collection), as MaxScore does: the rows holding a rarer term are scored
+        on those terms alone; the best of them, scored on every term, set the score to beat; a row holding
+        only common terms cannot reach it if their best scores together fall short, nor can a row whose rare
+        terms' score plus that sum does; the rows left are scored on every term, looked up in the postings."""
         starts, ends = self._spans(ids)
-        postings = runs(starts, ends)
-        matrix = self.postings
-        found = matrix["indices"][postings]
-        weights = matrix["data"][postings]
         lengths = ends - starts
         held = lengths > 0
-        most = float(np.maximum.reduceat(weights, (np.cumsum(lengths) - lengths)[held]).sum()) if held.any() else 0.0
-        return np.bincount(found, weights=weights, minlength=self.size).astype(np.float32), most
+        maxima = self.maxima[ids[held]]
+        most = float(maxima.sum())
+        if not held.any() or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), most
+        if among is not None:
+            return (*_best_of(among, self.scores(ids, among), k), most)
+        common = lengths[held] > self.size * COMMON_SHARE
+        # a row's score is a float64 sum rounded to float32: the bounds keep a margin of a few float32 steps
+        common_most = float(maxima[common].astype(np.float64).sum()) * (1 + BOUND_MARGIN)
+        if common.all() or int(lengths.sum()) <= EXHAUSTIVE_POSTINGS:
+            return (*_best(self.scores(ids), k), most)
+        rare = np.flatnonzero(held)[~common]
+        postings = runs(starts[rare], ends[rare])
+        partial = np.bincount(self.postings["indices"][postings], weights=self.postings["data"][postings],
+                              minlength=self.size)
+        first = _best(partial, k)[0]
+        beaten = np.sort(first)
+        scored = self.scores(ids, beaten)
+        bar = float(np.sort(scored)[-k]) * (1 - BOUND_MARGIN) if scored.size >= k else 0.0
+        if bar <= common_most:  # a row of common terms only could be among the best: read every posting
+            return (*_best(self.scores(ids), k), most)
+        left = np.flatnonzero(partial + common_most >= bar)
+        rows, scores = _best_of(left, self.scores(ids, left), k)
+        return rows, scores, most
+
+    @cached_property
+    def maxima(self) -> np.ndarray:
+        """Each term's best score in any row (0 for a term no row holds): the bound :meth:`top` prunes with."""
+        data, indptr = self.postings["data"], np.asarray(self.postings["indptr"])
+        out = np.zeros(indptr.size - 1, dtype=np.float32)
+        held = np.flatnonzero(indptr[1:] > indptr[:-1])
+        if held.size:
+            out[held] = np.maximum.reduceat(data, indptr[held])
+        return out
 
     def idf(self, ids: np.ndarray) -> tuple[np.ndarray, float]:
         """The BM25 IDF of each term in ``ids`` (from its postings' count, no extra read), and the IDF of a term
@@ -244,6 +288,25 @@ def _pairs(ids: list[array], first: int, last: int, vocabulary_size: int) -> tup
     texts = np.repeat(np.arange(first, last, dtype=np.int64), np.fromiter(map(len, chunk), np.int64, len(chunk)))
     keys, counts = np.unique(texts * vocabulary_size + tokens, return_counts=True)
     return keys // vocabulary_size, keys % vocabulary_size, counts
+
+
+def _best(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best rows of ``scores`` that score above 0 (of rows scoring alike, the first), best first."""
+    return _best_of(np.flatnonzero(scores > 0), scores[scores > 0], k)
+
+
+def _best_of(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of ``rows`` (ascending) by their ``scores``, above 0, best first, the first of equals first."""
+    keep = scores > 0
+    rows, scores = rows[keep], scores[keep]
+    if rows.size > k:
+        bar = np.partition(scores, rows.size - k)[rows.size - k]
+        keep = np.flatnonzero(scores > bar)
+        ties = np.flatnonzero(scores == bar)[:k - keep.size]
+        chosen = np.sort(np.concatenate([keep, ties]))
+        rows, scores = rows[chosen], scores[chosen]
+    order = np.lexsort((rows, -scores))
+    return rows[order], scores[order]
 
 
 def _look_up(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> bool:

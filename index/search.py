@@ -267,11 +267,10 @@ class Engine:
 
     def _nearby(self, text: str) -> diacritics.Nearby:
         """What the passage that ``text``, as typed, matches best (BM25) writes."""
-        scores = self.store.passage_terms.scores(self.store.term_ids(lexical_terms(text)))
-        best = int(np.argmax(scores)) if scores.size else 0
-        if not scores.size or scores[best] <= 0:
+        best = self.store.passage_terms.top(self.store.term_ids(lexical_terms(text)), 1)[0]
+        if not best.size:
             return diacritics.NOWHERE
-        return diacritics.Nearby.of([normalize(self.store.passage_text(best))])
+        return diacritics.Nearby.of([normalize(self.store.passage_text(int(best[0])))])
 
     def candidates(self, query: str, filters: Filters | None = None, restore: bool = True,
                    read_ahead: bool = False) -> Candidates:
@@ -290,13 +289,9 @@ class Engine:
         terms = store.term_ids(lexical_terms(text))
         ahead = self._read_ahead(interpreted or query, terms) if read_ahead else None
         q = self.embedder.encode([text], "query")[0]
-        allowed = store.passage_ids_where(**vars(filters)) if filters else None
-        lexical_all, passage_most = store.passage_terms.scores_and_most(terms)
-        if allowed is not None:
-            inside = np.zeros(lexical_all.size, dtype=bool)
-            inside[allowed] = True
-            lexical_all = np.where(inside, lexical_all, 0)
+        allowed = np.sort(store.passage_ids_where(**vars(filters))) if filters else None
         n = min(POOL, store.info.passages if allowed is None else allowed.size)
+        lexical_top, _, passage_most = store.passage_terms.top(terms, n, allowed)
         if allowed is not None and allowed.size <= EXACT_FILTERED_ROWS:
             # exact over the allowed rows: a filter may keep few, which an approximate index would miss
             dense_top = allowed[np.argsort(-(store.passage_vectors_of(allowed) @ q), kind="stable")[:n]]
@@ -306,8 +301,7 @@ class Engine:
             dense_top = dense_top if allowed is None else dense_top[np.isin(dense_top, allowed)][:n]
         else:
             dense_top = np.zeros(0, dtype=np.int64)
-        lexical_top = np.argpartition(-lexical_all, n - 1)[:n] if 0 < n < lexical_all.size else np.arange(lexical_all.size)
-        pool = np.union1d(dense_top[dense_top >= 0], lexical_top[lexical_all[lexical_top] > 0]).astype(np.int64)
+        pool = np.union1d(dense_top[dense_top >= 0], lexical_top).astype(np.int64)
         sentence_ids = store.sentence_ids_of(pool)
         sentence_passage = np.searchsorted(pool, store.sentence_passages[sentence_ids])
         expected = Expected.of(text)
@@ -328,7 +322,7 @@ class Engine:
             query=query,
             passage_ids=pool,
             passage_dense=store.passage_vectors_of(pool) @ q,
-            passage_lexical=lexical_all[pool].astype(np.float32),
+            passage_lexical=store.passage_terms.scores(terms, pool),
             sentence_ids=sentence_ids,
             sentence_passage=sentence_passage,
             sentence_dense=sentence_dense,
@@ -449,9 +443,9 @@ class Engine:
         """The reading of :meth:`_read_ahead`; ``chosen`` is given the sentence id first, so that a search whose
         best answer is another sentence does not wait for it."""
         try:
-            scores = self.store.sentence_terms.scores(terms)
-            best = int(np.argmax(scores)) if scores.size else 0
-            chosen.set_result(best if scores.size and scores[best] > 0 else None)
+            found = self.store.sentence_terms.top(terms, 1)[0]
+            best = int(found[0]) if found.size else 0
+            chosen.set_result(best if found.size else None)
         except BaseException as exc:  # the search reads as without a guess (the same error would show there)
             chosen.set_exception(exc)
             raise

@@ -224,6 +224,8 @@ class IndexWriter:
         save(index, self.tmp / PASSAGE_INDEX)
         np.save(self.tmp / PASSAGE_VECTORS, passages)
         _save_chunks(self.tmp / SENTENCE_VECTORS, self.sentence_vectors, self.meta["dimension"])
+        del passages, index
+        self.passage_vectors, self.sentence_vectors = [], []  # on disk: out of memory before the lexical indexes
         np.save(self.tmp / SENTENCE_PASSAGES, np.array(self.sentence_passages, dtype=np.int64))
         self.db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in self.meta.items()])
         self.db.commit()
