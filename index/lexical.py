@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .arrays import mapped_view, runs
+from .arrays import mapped_view
 from .text import fold_normalized, syllables
 
 # The index is bm25s's (its "lucene" BM25, its CSC arrays and files, which bm25s.BM25.load reads), and a
@@ -146,12 +146,11 @@ class LexicalIndex:
         matrix = self.postings
         if rows is not None and _look_up(starts, ends, rows):
             return _looked_up(matrix, starts, ends, rows, matrix["data"]).sum(axis=1).astype(np.float32)
-        postings = runs(starts, ends)
-        found = matrix["indices"][postings]
+        found, weights = _read(matrix["indices"], starts, ends), _read(matrix["data"], starts, ends)
         if rows is None:
-            return np.bincount(found, weights=matrix["data"][postings], minlength=self.size).astype(np.float32)
+            return np.bincount(found, weights=weights, minlength=self.size).astype(np.float32)
         at, hit = _among(found, rows)
-        return np.bincount(at[hit], weights=matrix["data"][postings[hit]], minlength=rows.size).astype(np.float32)
+        return np.bincount(at[hit], weights=weights[hit], minlength=rows.size).astype(np.float32)
 
     def top(self, ids: np.ndarray, k: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
         """The ``k`` rows (of ``among`` only, ascending, if given) that score best for the terms ``ids`` (of rows
@@ -195,7 +194,7 @@ class LexicalIndex:
         starts, ends = self._spans(ids)
         if _look_up(starts, ends, rows):
             return _looked_up(self.postings, starts, ends, rows, None) > 0
-        at, hit = _among(self.postings["indices"][runs(starts, ends)], rows)
+        at, hit = _among(_read(self.postings["indices"], starts, ends), rows)
         held = np.zeros((rows.size, ids.size), dtype=bool)
         held[at[hit], np.repeat(np.arange(ids.size), ends - starts)[hit]] = True
         return held
@@ -282,6 +281,14 @@ def _best_of(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, 
         rows, scores = rows[chosen], scores[chosen]
     order = np.lexsort((rows, -scores))
     return rows[order], scores[order]
+
+
+def _read(array: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``array``'s ranges ``[starts[i], ends[i])`` (a question's terms' postings), concatenated in order: copied
+    slice by slice, which is faster than gathering them through an array of every position (a million
+    passages, a question's 3.8 million postings: 18 against 33 ms with the scoring)."""
+    spans = [(a, b) for a, b in zip(starts.tolist(), ends.tolist()) if b > a]
+    return np.concatenate([array[a:b] for a, b in spans]) if spans else array[:0]
 
 
 def _look_up(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> bool:
