@@ -51,9 +51,10 @@ MAX_VOWELS = 3  # "uyê", "ươi", "oai"
 # Phrases a question often has that a collection's documents may not: their syllables and bigrams
 # count as if this share of the collection's passages held them.
 QUESTION_WORDS = (
-    "bao nhiêu", "bao nhiêu tiền", "bao giờ", "bao lâu", "khi nào", "lúc nào", "năm nào", "ở đâu", "đâu", "đâu là",
-    "là gì", "cái gì", "số mấy", "thứ mấy", "điều gì", "những gì", "việc gì", "là ai", "ai", "gì", "nào", "mấy",
-    "như thế nào", "thế nào", "ra sao", "tại sao", "vì sao", "vì lý do gì", "có phải", "hay không", "có bao nhiêu", "được", "của", "với", "và",
+    "bao nhiêu", "bao nhiêu tiền", "bao giờ", "bao lâu", "khi nào", "lúc nào", "năm nào", "ở đâu", "đâu",
+    "đâu là", "là gì", "cái gì", "số mấy", "thứ mấy", "điều gì", "những gì", "việc gì", "là ai", "ai", "gì", "nào",
+    "mấy", "như thế nào", "thế nào", "ra sao", "tại sao", "vì sao", "vì lý do gì", "có phải", "hay không",
+    "có bao nhiêu", "được", "của", "với", "và",
     "các", "những", "người", "năm", "ngày", "tháng", "đã", "đang", "sẽ", "trong", "cho", "từ", "đến", "về",
     "nhất", "là", "có", "không", "nước", "thành phố", "tỉnh", "quốc gia", "được gọi là", "tên là",
 )

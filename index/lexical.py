@@ -152,23 +152,22 @@ class LexicalIndex:
         at, hit = _among(found, rows)
         return np.bincount(at[hit], weights=weights[hit], minlength=rows.size).astype(np.float32)
 
-    def top(self, ids: np.ndarray, k: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-        """The ``k`` rows (of ``among`` only, ascending, if given) that score best for the terms ``ids`` (of rows
-        scoring alike, the first), best first, with their :meth:`scores`; and the most any row could score for
-        these terms, the sum of each term's best score in any row (:attr:`maxima`): a row's score divided by it is
-        comparable across collections and questions (the confidence's lexical signals). Rows holding no term
-        are not among them.
+    def top(self, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` rows that score best for the terms ``ids``, with their scores (:func:`best`).
 
         Every posting of the terms is read. Pruning as MaxScore does (rows holding a rare term scored first,
         the k-th best of them a score to beat, the common terms' postings then not read through) was tried
         twice and was slower at a million synthetic passages than reading every posting (34 and 123 ms against
         20-33 ms for the 50 best): with 50 passages to find, the score to beat stays within reach of the common
         terms' best scores together, and tens of thousands of rows are left to look up."""
+        return best(self.scores(ids), k)
+
+    def most(self, ids: np.ndarray) -> float:
+        """The most any row could score for the terms ``ids``: the sum of each term's best score in any row
+        (:attr:`maxima`). A row's score divided by it is comparable across collections and questions (the
+        confidence's lexical signals)."""
         starts, ends = self._spans(ids)
-        most = float(self.maxima[ids[ends > starts]].sum())
-        if among is not None:
-            return (*_best_of(among, self.scores(ids, among), k), most)
-        return (*_best(self.scores(ids), k), most)
+        return float(self.maxima[ids[ends > starts]].sum())
 
     @cached_property
     def maxima(self) -> np.ndarray:
@@ -264,20 +263,15 @@ def _pairs(ids: list[array], first: int, last: int, vocabulary_size: int) -> tup
     return keys // vocabulary_size, keys % vocabulary_size, counts
 
 
-def _best(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best rows of ``scores`` that score above 0 (of rows scoring alike, the first), best first."""
-    return _best_of(np.flatnonzero(scores > 0), scores[scores > 0], k)
-
-
-def _best_of(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best of ``rows`` (ascending) by their ``scores``, above 0, best first, the first of equals first."""
-    keep = scores > 0
-    rows, scores = rows[keep], scores[keep]
+def best(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of ``rows`` (ascending; by default every row, ``scores`` being every row's) by their
+    ``scores``, above 0, best first, the first of equals first; with their scores."""
+    held = np.flatnonzero(scores > 0)
+    rows, scores = (held if rows is None else rows[held]), scores[held]
     if rows.size > k:
         bar = np.partition(scores, rows.size - k)[rows.size - k]
-        keep = np.flatnonzero(scores > bar)
-        ties = np.flatnonzero(scores == bar)[:k - keep.size]
-        chosen = np.sort(np.concatenate([keep, ties]))
+        above = np.flatnonzero(scores > bar)
+        chosen = np.sort(np.concatenate([above, np.flatnonzero(scores == bar)[:k - above.size]]))
         rows, scores = rows[chosen], scores[chosen]
     order = np.lexsort((rows, -scores))
     return rows[order], scores[order]

@@ -25,7 +25,7 @@ from . import confidence, diacritics
 from .embeddings import Embedder
 from .errors import ModelMismatchError, QueryError
 from .formats import SUPPORTED_SUFFIXES
-from .lexical import FOLDED, lexical_terms
+from .lexical import FOLDED, best, lexical_terms
 from .question import Expected
 from .reader import Reader, Reading
 from .results import Answer, AnswerSpan, Highlight, Result, SearchResponse, document_url
@@ -291,7 +291,8 @@ class Engine:
         q = self.embedder.encode([text], "query")[0]
         allowed = np.sort(store.passage_ids_where(**vars(filters))) if filters else None
         n = min(POOL, store.info.passages if allowed is None else allowed.size)
-        lexical_top, _, passage_most = store.passage_terms.top(terms, n, allowed)
+        lexical = store.passage_terms.scores(terms, allowed)  # every passage's BM25, or every allowed one's
+        lexical_top = best(lexical, n, allowed)[0]
         if allowed is not None and allowed.size <= EXACT_FILTERED_ROWS:
             # exact over the allowed rows: a filter may keep few, which an approximate index would miss
             dense_top = allowed[np.argsort(-(store.passage_vectors_of(allowed) @ q), kind="stable")[:n]]
@@ -322,7 +323,7 @@ class Engine:
             query=query,
             passage_ids=pool,
             passage_dense=store.passage_vectors_of(pool) @ q,
-            passage_lexical=store.passage_terms.scores(terms, pool),
+            passage_lexical=lexical[pool if allowed is None else np.searchsorted(allowed, pool)],
             sentence_ids=sentence_ids,
             sentence_passage=sentence_passage,
             sentence_dense=sentence_dense,
@@ -330,7 +331,7 @@ class Engine:
             sentence_lexical=store.sentence_terms.scores(terms, sentence_ids),
             sentence_coverage=(covered.sum(axis=1) / len(expected.terms) if expected.terms
                                else np.zeros(len(sentence_ids))).astype(np.float32),
-            passage_lexical_most=passage_most,
+            passage_lexical_most=store.passage_terms.most(terms),
             sentence_rare_coverage=covered @ idf / idf_total if idf_total else np.zeros(len(sentence_ids)),
             passage_rare_coverage=passage_held @ idf / idf_total if idf_total else np.zeros(pool.size),
             passage_rarest_missing=np.maximum(missing, unknown_idf if content.size < len(expected.terms) else 0.0)
