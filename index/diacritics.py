@@ -27,6 +27,7 @@ import gzip
 import itertools
 import json
 import math
+import operator
 import re
 import unicodedata
 from collections import Counter
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .text import has_diacritics, syllables, word_spans
+from .text import STOPS, fold_normalized, has_diacritics, syllables, syllables_and_stops
 
 if TYPE_CHECKING:
     from .lexical import LexicalIndex
@@ -45,7 +46,6 @@ _QUALITIES = {"a": "aăâ", "e": "eê", "o": "oôơ", "u": "uư", "d": "dđ"}
 _VOWELS = frozenset("aăâeêioôơuưy")
 _TONES = ("\u0300", "\u0301", "\u0303", "\u0309", "\u0323")
 _SYLLABLE = re.compile(r"[a-zđ]{1,7}")  # the longest Vietnamese syllable is 7 letters ("nghiêng")
-_SENTENCE_END = re.compile(r"[.!?:…]")
 MAX_VOWELS = 3  # "uyê", "ươi", "oai"
 
 # Phrases a question often has that a collection's documents may not: their syllables and bigrams
@@ -74,9 +74,10 @@ EDGE_SMOOTHING = 10.0  # occurrences in questions a syllable's share of beginnin
 WORD_WEIGHT = 0.5
 PRIOR_PATH = Path(__file__).resolve().parent / "models" / "syllable_prior.json.gz"
 MAX_CANDIDATES = 8  # the most frequent forms of a syllable kept: decoding is quadratic in them
-# nor a form this many times rarer than the syllable's most frequent one (MLQA-vi: the same restorations at
-# 100 as with every form, restoring 30% faster; at 30 syllables 0.9593 -> 0.9586, at 10 0.951)
-RAREST = 100
+# nor a form this many times rarer than the syllable's most frequent one (MLQA-vi two halves, with the prior:
+# syllables restored 0.9652 at 100 (as with every form), 0.9654 at 50 and 30, 0.9645 at 20, 0.9608 at 10, and
+# questions exactly 0.744 down to 50, 0.742 at 30; from 100 to 50, 200 candidate pairs a question to 142)
+RAREST = 50
 SMOOTHING = 20.0  # how many passages' worth of a syllable's own frequency a bigram's count is smoothed with
 SYLLABLES_PER_PASSAGE = 20  # distinct syllables in a passage: counts of passages to shares of syllables
 # A syllable is read with confidence when its chosen form is at least this many times as likely
@@ -96,45 +97,58 @@ class Restored:
 
 @dataclass(frozen=True)
 class Nearby:
-    """What the passage nearest a question writes: its syllables and bigrams with their marks, and those it
-    capitalizes more often than not where a sentence does not begin (names: "Panthers", "Hải Phòng")."""
+    """What the passage nearest a question writes: its syllables and bigrams with their marks, and how it
+    writes, more often than not where no sentence begins, those it does not write in lower case (names and
+    acronyms: "Panthers", "Vương quốc Anh", "IPCC")."""
 
     terms: frozenset[str]
-    capitalized: frozenset[str]
+    written: Mapping[str, str]  # "quốc_anh": "quốc Anh", "ipcc": "IPCC"
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> "Nearby":
-        """From passages' normalized texts."""
+        """From passages' normalized texts. Most words are written in lower case: only the others' forms are
+        gathered, and a term's occurrences where no sentence begins are its count less those where one does."""
         terms: set[str] = set()
         seen: Counter[str] = Counter()  # where no sentence begins
-        upper: Counter[str] = Counter()  # there, with capitals
+        forms: Counter[tuple[str, str]] = Counter()  # there, written otherwise than in lower case
         for text in texts:
-            spans = word_spans(text)
-            said = [text[a:b] for a, b in spans]
+            items = syllables_and_stops(text)
+            said = list(itertools.filterfalse(STOPS.__contains__, items))
+            if not said:
+                continue
             lower = [w.lower() for w in said]
-            pairs = [f"{x}_{y}" for x, y in zip(lower, lower[1:])]
+            pairs = list(map("_".join, zip(lower, lower[1:])))
             terms.update(lower)
             terms.update(pairs)
-            capital = [w[0].isupper() for w in said]
-            gaps = (text[a:b] for (_, a), (b, _) in zip(spans, spans[1:]))  # most are one space: no search
-            inside = [i for i, gap in enumerate(gaps, 1) if gap == " " or not _SENTENCE_END.search(gap)]
-            seen.update(lower[i] for i in inside)
-            seen.update(pairs[i - 1] for i in inside)
-            upper.update(lower[i] for i in inside if capital[i])
-            upper.update(pairs[i - 1] for i in inside if capital[i - 1] and capital[i])
+            # the words a sentence begins with: the k-th stop, the j-th item, is followed by the (j - k)-th word
+            stops = itertools.compress(itertools.count(), map(STOPS.__contains__, items))
+            begins = {0} | {i for i in itertools.starmap(operator.sub, zip(stops, itertools.count())) if i < len(said)}
+            seen.update(lower)
+            seen.subtract(lower[i] for i in begins)
+            seen.update(pairs)
+            seen.subtract(pairs[i - 1] for i in begins | {i + 1 for i in begins} if 0 < i < len(said))
+            upper = list(itertools.compress(itertools.count(), map(str.__ne__, said, lower)))
+            forms.update((lower[i], said[i]) for i in upper if i not in begins)
+            forms.update((pairs[i - 1], f"{said[i - 1]} {said[i]}") for i in {j + k for j in upper for k in (0, 1)}
+                         if 0 < i < len(said) and i not in begins and i - 1 not in begins)
         # a sentence's first word is capitalized whatever it is; elsewhere, more often than not makes a name
-        return cls(frozenset(terms), frozenset(t for t, n in upper.items() if 2 * n > seen[t]))
+        return cls(frozenset(terms), {t: form for (t, form), n in forms.items() if 2 * n > seen[t]})
 
-    def capitalizes(self, chosen: list[str], i: int, alone: bool) -> bool:
-        """Whether the ``i``-th of the ``chosen`` syllables is written with a capital here: in a pair with a
-        neighbour, or ``alone`` (for a word with no other marked form: a Vietnamese syllable alone, "hoa",
-        may be a name's part here and a plain word in the question)."""
-        pairs = [f"{chosen[i - 1]}_{chosen[i]}"] if i else []
-        pairs += [f"{chosen[i]}_{chosen[i + 1]}"] if i + 1 < len(chosen) else []
-        return any(t in self.capitalized for t in pairs) or (alone and chosen[i] in self.capitalized)
+    def written_as(self, chosen: list[str], i: int, alone: bool) -> str | None:
+        """How the ``i``-th of the ``chosen`` syllables is written here if not in lower case: as in a pair with
+        a neighbour, or as a word ``alone`` (for a word with no other marked form: a Vietnamese syllable alone,
+        "hoa", may be a name's part here and a plain word in the question)."""
+        forms = []
+        if i and (pair := self.written.get(f"{chosen[i - 1]}_{chosen[i]}")):
+            forms.append(pair.split(" ")[1])
+        if i + 1 < len(chosen) and (pair := self.written.get(f"{chosen[i]}_{chosen[i + 1]}")):
+            forms.append(pair.split(" ")[0])
+        if alone and chosen[i] in self.written:
+            forms.append(self.written[chosen[i]])
+        return next((f for f in forms if f != chosen[i] and len(f) == len(chosen[i])), None)
 
 
-NOWHERE = Nearby(frozenset(), frozenset())
+NOWHERE = Nearby(frozenset(), {})
 
 
 @dataclass(frozen=True)
@@ -199,6 +213,11 @@ class Prior:
         with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as f:
             f.write(body.encode("utf-8"))
 
+    @functools.cached_property
+    def by_plain(self) -> dict[str, frozenset[str]]:
+        """Its syllables under their plain forms (:func:`_by_plain`), grouped at the first restoration."""
+        return _by_plain(self.counts)
+
     def edges(self, syllable: str) -> tuple[float, float]:
         """How much likelier (log) ``syllable`` is to begin, and to end, a question than a syllable of one is
         on average: 0 for a syllable questions never hold, smoothed by :data:`EDGE_SMOOTHING` occurrences."""
@@ -229,7 +248,7 @@ def restore(text: str, terms: LexicalIndex, nearby: Nearby = NOWHERE, prior: Pri
 
     ``terms`` is the collection's passage index: how many passages hold a syllable ("hải") or a syllable
     bigram ("hải_phòng") is its :meth:`~hoidap.index.lexical.LexicalIndex.held`; what ``nearby`` writes counts
-    :data:`NEARBY_SHARE` of the passages more, and a word typed in lower case that it capitalizes is capitalized.
+    :data:`NEARBY_SHARE` of the passages more, and a word is given the capitals it writes it with.
     ``prior`` (default :meth:`Prior.default`) counts as :data:`PRIOR_SHARE` of the collection more.
     """
     spans = [(m.start(), m.end()) for m in re.finditer(r"[^\W\d_]+", text)]
@@ -239,42 +258,60 @@ def restore(text: str, terms: LexicalIndex, nearby: Nearby = NOWHERE, prior: Pri
     builtin = _builtin_terms()
     extra, near = max(1.0, QUESTION_WORD_SHARE * terms.size), max(1.0, NEARBY_SHARE * terms.size)
     prior = Prior.default() if prior is None else prior
-    general, said = PRIOR_SHARE * terms.size / max(prior.texts, 1), prior.counts
-    held, nearby_terms = terms.held, nearby.terms  # looked up for every pair of candidates: bound once
+    general, said = PRIOR_SHARE * terms.size / max(prior.texts, 1), prior.counts.get
+    nearby_terms, vocabulary, prior_terms = nearby.terms, terms.vocabulary.keys(), prior.counts.keys()
 
-    def count(term: str) -> float:
-        """How many passages hold ``term``, with what the built-in table, the nearby passage and the prior add."""
-        return held(term) + extra * (term in builtin) + near * (term in nearby_terms) + general * said.get(term, 0.0)
+    def counts(asked: list[str]) -> list[float]:
+        """How many passages hold each term, with what the built-in table, the nearby passage and the prior add.
+        Every pair of neighbouring candidates is asked and few are held anywhere: those are found by set
+        intersections, in C, and only they are counted."""
+        some = set(asked)
+        some = list((vocabulary & some) | (builtin & some) | (nearby_terms & some) | (prior_terms & some))
+        found = {t: held + extra * (t in builtin) + near * (t in nearby_terms) + general * said(t, 0.0)
+                 for t, held in zip(some, terms.held(some))}
+        return list(map(found.get, asked, itertools.repeat(0.0)))
 
-    freq = functools.cache(count)  # a syllable is counted for each of its neighbours' candidates
-    known = (builtin, terms.vocabulary.keys(), said.keys())
-    options = [sorted(_candidates(w, known), key=freq, reverse=True)[:MAX_CANDIDATES] for w in words]
-    options = [[c for c in cs if freq(c) * RAREST >= freq(cs[0])] for cs in options]
-    chosen, margins = _decode(options, freq, count, terms.size * SYLLABLES_PER_PASSAGE, prior.edges)
+    grouped = (_builtin_forms(), prior.by_plain)
+    forms = [_candidates(w, vocabulary, grouped) for w in words]
+    unique = list({c: None for cs in forms for c in cs})
+    freq = dict(zip(unique, counts(unique)))
+    options = [sorted(cs, key=freq.__getitem__, reverse=True)[:MAX_CANDIDATES] for cs in forms]
+    options = [[c for c in cs if freq[c] * RAREST >= freq[cs[0]]] for cs in options]
+    chosen, margins = _decode(options, freq, counts, terms.size * SYLLABLES_PER_PASSAGE, prior.edges)
     out = list(text)
     changed = 0
     for i, ((a, b), typed, best) in enumerate(zip(spans, words, chosen)):
-        capital = text[a].islower() and (not text[:a].strip()  # a question begins with a capital
-                                         or nearby.capitalizes(chosen, i, alone=len(options[i]) == 1))
-        if best != typed or capital:
+        first = not text[:a].strip()  # a question begins with a capital
+        form = nearby.written_as(chosen, i, alone=len(options[i]) == 1) or best
+        if best != typed or form != best or (first and text[a].islower()):
             changed += 1
-            out[a:b] = [c.upper() if o.isupper() or (capital and not k) else c
-                        for k, (c, o) in enumerate(zip(best, text[a:b]))]
+            out[a:b] = [c.upper() if o.isupper() or w.isupper() or (first and not k) else c
+                        for k, (c, o, w) in enumerate(zip(best, text[a:b], form))]
     restorable = [m for m, opts in zip(margins, options) if len(opts) > 1]
     sure = sum(m >= MARGIN for m in restorable) / len(restorable) if restorable else 0.0
     return Restored("".join(out), sure, changed)
 
 
-def _candidates(word: str, known: tuple[Set[str], ...]) -> list[str]:
-    """The forms of ``word`` that any of the ``known`` sets holds (the collection's, the built-in table's,
-    general Vietnamese's), in :func:`_marked_forms`' order; the word itself when none is held or when it is
-    already marked."""
+def _candidates(word: str, vocabulary: Set[str], grouped: Iterable[Mapping[str, frozenset[str]]]) -> list[str]:
+    """The forms of ``word`` that the collection's ``vocabulary`` or any of the ``grouped`` forms (the built-in
+    table's, general Vietnamese's: :func:`_by_plain`) holds, in :func:`_marked_forms`' order; the word itself
+    when none is held or when it is already marked."""
     if has_diacritics(word) or not _SYLLABLE.fullmatch(word):
         return [word]
-    forms = _marked_forms(word)
-    every = _marked_form_set(word)
-    held = set().union(*(k & every for k in known))  # set intersections run in C: this is done for every syllable
-    return [form for form in forms if form in held] or [word]
+    held = vocabulary & _marked_form_set(word)  # an intersection in C: this is done for every syllable
+    held = held.union(*(forms.get(word, ()) for forms in grouped))
+    return [form for form in _marked_forms(word) if form in held] or [word]
+
+
+def _by_plain(terms: Iterable[str]) -> dict[str, frozenset[str]]:
+    """The syllables among ``terms`` under the plain syllable they are a marked form of ("hải", "hài" under
+    "hai"; see :func:`_marked_forms`): sets that do not change are grouped once, not intersected per question."""
+    grouped: dict[str, set[str]] = {}
+    for term in terms:
+        plain = fold_normalized(term)
+        if "_" not in term and _SYLLABLE.fullmatch(plain) and term in _marked_form_set(plain):
+            grouped.setdefault(plain, set()).add(term)
+    return {plain: frozenset(forms) for plain, forms in grouped.items()}
 
 
 @functools.lru_cache(maxsize=65536)
@@ -309,37 +346,48 @@ def _builtin_terms() -> frozenset[str]:
     return frozenset(t for w in words for t in [*w, *(f"{a}_{b}" for a, b in zip(w, w[1:]))])
 
 
-def _decode(options: list[list[str]], freq: Callable[[str], float], pair: Callable[[str], float], total: float,
-            edges: Callable[[str], tuple[float, float]]) -> tuple[list[str], list[float]]:
+@functools.cache
+def _builtin_forms() -> dict[str, frozenset[str]]:
+    """The built-in table's syllables under their plain forms."""
+    return _by_plain(_builtin_terms())
+
+
+def _decode(options: list[list[str]], freq: Mapping[str, float], pairs: Callable[[list[str]], list[float]],
+            total: float, edges: Callable[[str], tuple[float, float]]) -> tuple[list[str], list[float]]:
     """The most likely sequence of candidates (Viterbi) and, for each position, how much more likely the whole
     best sequence is than the best one choosing otherwise there (log max-marginal margin; inf if no choice).
-    ``freq`` counts a syllable, ``pair`` a bigram ("hải_phòng"; each is asked once); ``edges`` scores a syllable's
+    ``freq`` counts each candidate, ``pairs`` counts bigrams ("hải_phòng"); ``edges`` scores a syllable's
     likelihood of beginning and of ending the question (:meth:`Prior.edges`). Candidates are handled by position
     in plain lists: this runs for every question typed without marks."""
     n = len(options)
-    unigram = [[(freq(c) + 0.5) / total for c in cs] for cs in options]  # P(syllable), smoothed by a half
+    unigram = [[(freq[c] + 0.5) / total for c in cs] for cs in options]  # P(syllable), smoothed by a half
     # step[i][a][b]: log P(options[i][b] | options[i - 1][a]), the pair's count smoothed towards the syllable's
     # own frequency (Dirichlet, SMOOTHING), so that a pair the collection writes beats a pair it never does
-    step = [[]] + [[[math.log((pair(f"{p}_{c}") + SMOOTHING * u) / below) for c, u in zip(options[i], unigram[i])]
-                    for p, below in ((p, freq(p) + SMOOTHING) for p in options[i - 1])] for i in range(1, n)]
+    step: list[list[list[float]]] = [[]]
+    for before, now, shares in zip(options, options[1:], unigram[1:]):
+        counted, m = pairs([f"{p}_{c}" for p in before for c in now]), len(now)
+        smoothed = [SMOOTHING * u for u in shares]
+        step.append([[math.log((c + s) / below) for c, s in zip(counted[a * m:a * m + m], smoothed)]
+                     for a, below in enumerate([freq[p] + SMOOTHING for p in before])])
     forward = [[math.log(u) + edges(c)[0] for c, u in zip(options[0], unigram[0])]]
     back: list[list[int]] = [[]]
     for i in range(1, n):
-        before, moves = forward[-1], step[i]
+        before = forward[-1]
         scores, came = [], []
-        for b in range(len(options[i])):
-            a = max(range(len(before)), key=lambda a: before[a] + moves[a][b])
-            scores.append(before[a] + moves[a][b])
-            came.append(a)
+        for column in zip(*step[i]):  # the moves into each candidate
+            through = [f + m for f, m in zip(before, column)]
+            best = max(through)
+            scores.append(best)
+            came.append(through.index(best))  # the first of equals, as max() chooses
         forward.append(scores)
         back.append(came)
     backward = [[] for _ in range(n)]
     backward[-1] = [edges(c)[1] for c in options[-1]]
     for i in range(n - 2, -1, -1):
-        after, moves = backward[i + 1], step[i + 1]
-        backward[i] = [max(m + x for m, x in zip(row, after)) for row in moves]
+        after = backward[i + 1]
+        backward[i] = [max([m + x for m, x in zip(row, after)]) for row in step[i + 1]]
     last = [f + b for f, b in zip(forward[-1], backward[-1])]
-    at = [max(range(len(last)), key=last.__getitem__)]
+    at = [last.index(max(last))]
     for i in range(n - 1, 0, -1):
         at.append(back[i][at[-1]])
     at.reverse()

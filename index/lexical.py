@@ -113,15 +113,16 @@ class LexicalIndex:
         vocabulary = self.vocabulary
         return np.array([vocabulary[t] for t in terms if t in vocabulary], dtype=np.int64)
 
-    def held(self, term: str) -> int:
-        """How many rows hold ``term`` (its postings' count): a syllable's or bigram's frequency in the collection."""
-        at = self.vocabulary.get(term)
-        return 0 if at is None else self._starts[at + 1] - self._starts[at]
+    def held(self, terms: list[str]) -> list[int]:
+        """How many rows hold each of ``terms`` (its postings' count): syllables' or bigrams' frequencies in the
+        collection."""
+        get, starts = self.vocabulary.get, self._starts
+        return [0 if at is None else starts[at + 1] - starts[at] for at in map(get, terms)]
 
     @cached_property
     def _starts(self) -> memoryview:
         """The postings' offsets as a memoryview, whose items are Python ints: restoring diacritics asks
-        :meth:`held` hundreds of times a question, and a NumPy scalar costs several times more to make."""
+        :meth:`held` for hundreds of terms a question, and a NumPy scalar costs several times more to make."""
         return memoryview(np.ascontiguousarray(self.postings["indptr"])).cast("B").cast(
             self.postings["indptr"].dtype.char)
 

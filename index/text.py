@@ -31,6 +31,8 @@ _LATE_TONE_COMPOSED = re.compile(r"(?<![qQ])([oO][àáãảạÀÁÃẢẠèé�
 _WHITESPACE = re.compile(r"\s+")
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _TOKEN = re.compile(r"\d+(?:[.,/]\d+)+|[^\W_]+")
+STOPS = frozenset(".!?:…")  # what may end a sentence
+_TOKEN_OR_STOP = re.compile(rf"{_TOKEN.pattern}|[{''.join(STOPS)}]")
 
 
 def to_display(text: str) -> str:
@@ -107,6 +109,12 @@ def folded_syllables(text: str) -> str:
 def syllables(text: str) -> list[str]:
     """The syllables and numbers of text as it is (see :func:`tokens`), with no normalization."""
     return _TOKEN.findall(text)
+
+
+def syllables_and_stops(text: str) -> list[str]:
+    """:func:`syllables`, with the marks that may end a sentence between them (:data:`STOPS`) as items of their
+    own ("1.500.000" stays one): where sentences begin, in the same pass."""
+    return _TOKEN_OR_STOP.findall(text)
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:

@@ -94,13 +94,27 @@ def test_the_nearest_passage_decides_what_the_collection_leaves_open():
     assert alone.text == "Đối thủ panthers thua bao nhiêu điểm"
     nearby = diacritics.Nearby.of([normalize(panthers)])
     assert diacritics.restore(plain, terms, nearby).text == "Đội thủ Panthers thua bao nhiêu điểm"
-    assert nearby.capitalizes(["ở", "hà", "nội"], 1, alone=False) and not nearby.capitalizes(["thua", "308"], 0, True)
-    assert "đội" not in nearby.capitalized  # the first word of a sentence is capitalized whatever it is
+    assert nearby.written_as(["ở", "hà", "nội"], 1, alone=False) == "Hà"
+    assert nearby.written_as(["thua", "308"], 0, alone=True) is None
+    assert "đội" not in nearby.written  # the first word of a sentence is capitalized whatever it is
+
+
+def test_names_and_acronyms_are_written_as_the_nearest_passage_writes_them():
+    """Capitals come back as the passage writes them where no sentence begins: the whole of an acronym, and
+    the part of a name a pair shows ("Vương quốc Anh": "anh" alone is also "brother")."""
+    passage = normalize("Báo cáo của IPCC năm 2007 nói về Vương quốc Anh. IPCC đã xin lỗi. Anh trai tôi ở đó.")
+    texts = [f"Văn bản số {i}." for i in range(50)] + ["Anh ấy là anh trai.", passage]
+    terms, nearby = collection(*texts), diacritics.Nearby.of([passage])
+    read = diacritics.restore("ipcc da xin loi vuong quoc anh", terms, nearby, prior=diacritics.NO_PRIOR)
+    assert read.text == "IPCC đã xin lỗi Vương quốc Anh"
+    assert "anh_trai" not in nearby.written, "written so only where a sentence begins"
+    # "anh" has other marked forms ("ảnh", "ánh") in general Vietnamese: alone, it is not taken for the name
+    assert diacritics.restore("toi va anh trai", terms, nearby).text == "Tôi và anh trai"
 
 
 def test_engine_reads_with_the_passage_the_typed_question_matches(engine):
     nearby = engine._nearby(PLAIN_19)
-    assert "địa_phương" in nearby.terms and nearby.capitalized  # a passage of corpus/, with its names
+    assert "địa_phương" in nearby.terms and nearby.written  # a passage of corpus/, with its names
     assert engine._nearby("zzzz qqqq") is diacritics.NOWHERE  # nothing matches: the collection alone decides
 
 
