@@ -14,7 +14,7 @@ The passage the question, as typed, matches best (:class:`Nearby`) weighs in too
 is usually written there, with its marks and its capitals ("panthers" -> "Panthers"). On MLQA-vi this
 took syllable accuracy from 0.952 to 0.958 and questions restored exactly from 0.667 to 0.703.
 
-No model and no network: about 0.8 ms for a question of a dozen syllables, the nearest passage included
+No model and no network: about 0.9 ms for a question of a dozen syllables, the nearest passage included
 (``bench/latency.py --without-diacritics``, p50).
 The constants below were chosen on MLQA-vi (``../shared/train/``), where syllable accuracy moved by
 under 0.005 across them; ``bench/tune_restore.py`` chose :data:`hoidap.index.search.RESTORE_CONFIDENCE`.
