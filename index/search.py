@@ -165,14 +165,16 @@ class Candidates:
     shown: dict[int, ShownPassage] = field(default_factory=dict, repr=False)  # passage id -> what is shown of it
     evidence: dict[int, float] = field(default_factory=dict, repr=False)  # sentence id -> Expected.evidence
     features: np.ndarray | None = field(default=None, repr=False)  # the last ranking's answers' confidence.features
-    read_ahead: ReadAhead | None = field(default=None, repr=False)  # a sentence read while the question was encoded
+    read_ahead: ReadAhead | None = field(default=None, repr=False)  # worked out while the question was encoded
 
 
 @dataclass(frozen=True)
 class ReadAhead:
-    """A sentence the spare core reads while the question is encoded (:meth:`Engine._read_ahead`)."""
+    """What the spare core works out while the question is encoded (:meth:`Engine._read_ahead`), each known as
+    soon as it is done."""
 
-    chosen: Future  # its sentence id, known first (None: no sentence holds a word of the question)
+    lexical: Future  # every (allowed) passage's BM25 and the best of them, as Engine._lexical gives them
+    chosen: Future  # the sentence id guessed to be the best answer (None: no reader, or no sentence holds a word)
     reading: Future  # the reader's view of it
 
 
@@ -287,12 +289,11 @@ class Engine:
         text = interpreted or text
         store = self.store
         terms = store.term_ids(lexical_terms(text))
-        ahead = self._read_ahead(interpreted or query, terms) if read_ahead else None
-        q = self.embedder.encode([text], "query")[0]
         allowed = np.sort(store.passage_ids_where(**vars(filters))) if filters else None
         n = min(POOL, store.info.passages if allowed is None else allowed.size)
-        lexical = store.passage_terms.scores(terms, allowed)  # every passage's BM25, or every allowed one's
-        lexical_top = best(lexical, n, allowed)[0]
+        ahead = self._read_ahead(interpreted or query, terms, allowed, n) if read_ahead else None
+        q = self.embedder.encode([text], "query")[0]
+        lexical, lexical_top = ahead.lexical.result() if ahead else self._lexical(terms, allowed, n)
         if allowed is not None and allowed.size <= EXACT_FILTERED_ROWS:
             # exact over the allowed rows: a filter may keep few, which an approximate index would miss
             dense_top = allowed[np.argsort(-(store.passage_vectors_of(allowed) @ q), kind="stable")[:n]]
@@ -408,9 +409,9 @@ class Engine:
         if reader is None or not top.size:
             return {}
         ahead = c.read_ahead
-        if ahead is not None and top.size == 1 and not weight:  # a failed guess is a miss: read as without one
-            hit = ahead.chosen.exception() is None and ahead.chosen.result() == int(c.sentence_ids[top[0]]) \
-                and ahead.reading.exception() is None
+        guess = None if ahead is None or ahead.chosen.exception() else ahead.chosen.result()
+        if guess is not None and top.size == 1 and not weight:  # a failed guess is a miss: read as without one
+            hit = guess == int(c.sentence_ids[top[0]]) and ahead.reading.exception() is None
             self.read_ahead_counts["used" if hit else "missed"] += 1
             if hit:
                 return {int(top[0]): ahead.reading.result()}
@@ -424,37 +425,55 @@ class Engine:
         ranked[: top.size] = ranked[: top.size][np.argsort(-sentence[top], kind="stable")]
         return dict(zip(top.tolist(), readings))
 
+    def _lexical(self, terms: np.ndarray, allowed: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every passage's BM25 (or every ``allowed`` one's) and the ``n`` best passages by it."""
+        scores = self.store.passage_terms.scores(terms, allowed)
+        return scores, best(scores, n, allowed)[0]
+
     @cached_property
     def _spare(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(1, thread_name_prefix="hoidap-read-ahead")
 
-    def _read_ahead(self, question: str, terms: np.ndarray) -> ReadAhead | None:
-        """Read, on the spare core while the question is encoded, the sentence its words match best (BM25): an
-        answer given has its phrase read (:meth:`_read`), and for about 9 in 10 of them (XQuAD-vi, corpus/) that
+    def _read_ahead(self, question: str, terms: np.ndarray, allowed: np.ndarray | None, n: int) -> ReadAhead | None:
+        """Work on the spare core while the question is encoded: the passages' BM25 (:meth:`_lexical`), which the
+        search then needs (a large collection's postings take longer to read than the question to encode), and,
+        with a reader, the sentence the question's words match best among the best passages' (BM25), read for its
+        phrase: an answer given has its phrase read (:meth:`_read`), and for most of them (XQuAD-vi, corpus/) that
         sentence is the best answer, whose reading is then ready. Only when a core is free (a loaded server has
         none) and one at a time; the reading is the call :meth:`_read` would make, so the answer is the same."""
-        reader = self.embedder.reader
-        if not self.read_ahead or reader is None or self.weights.reader or (self._ahead and not self._ahead.done()):
+        if not self.read_ahead or (self._ahead and not self._ahead.done()):
             return None
+        reader = None if self.weights.reader else self.embedder.reader  # re-ranking reads after ranking
+        lexical: Future = Future()
         chosen: Future = Future()
-        self._ahead = self._spare.submit(self._read_best_match, reader, question, terms, chosen)
-        return ReadAhead(chosen, self._ahead)
+        self._ahead = self._spare.submit(self._work_ahead, reader, question, terms, allowed, n, lexical, chosen)
+        return ReadAhead(lexical, chosen, self._ahead)
 
-    def _read_best_match(self, reader: Reader, question: str, terms: np.ndarray, chosen: Future) -> Reading | None:
-        """The reading of :meth:`_read_ahead`; ``chosen`` is given the sentence id first, so that a search whose
-        best answer is another sentence does not wait for it."""
+    def _work_ahead(self, reader: Reader | None, question: str, terms: np.ndarray, allowed: np.ndarray | None,
+                    n: int, lexical: Future, chosen: Future) -> Reading | None:
+        """The work of :meth:`_read_ahead`, each future given its result (or the error, which whoever waits for
+        it then raises as the search would have) as soon as it is known."""
         try:
-            found = self.store.sentence_terms.top(terms, 1)[0]
-            best = int(found[0]) if found.size else 0
-            chosen.set_result(best if found.size else None)
-        except BaseException as exc:  # the search reads as without a guess (the same error would show there)
-            chosen.set_exception(exc)
+            lexical.set_result(self._lexical(terms, allowed, n))
+            chosen.set_result(self._likely_answer(terms, lexical.result()[1]) if reader else None)
+        except BaseException as exc:
+            for future in (lexical, chosen):
+                if not future.done():
+                    future.set_exception(exc)
             raise
-        if chosen.result() is None:
+        best_sentence = chosen.result()
+        if best_sentence is None:
             return None
-        passage_id = int(self.store.sentence_passages[best])
+        passage_id = int(self.store.sentence_passages[best_sentence])
         p = self.store.passages([passage_id])[passage_id]
-        return reader.read(question, [p.text_of(p.sentences[best])])[0]
+        return reader.read(question, [p.text_of(p.sentences[best_sentence])])[0]
+
+    def _likely_answer(self, terms: np.ndarray, passages: np.ndarray) -> int | None:
+        """The sentence of ``passages`` (the best by BM25) that the question's words match best (BM25 over
+        sentences; the first of equals), or None if none holds a word of it."""
+        sentence_ids = self.store.sentence_ids_of(np.sort(passages))
+        scores = self.store.sentence_terms.scores(terms, sentence_ids)
+        return int(sentence_ids[np.argmax(scores)]) if scores.size and scores.max() > 0 else None
 
     def _shown(self, c: Candidates, ids: list[int]) -> dict[int, ShownPassage]:
         """The passages ``ids`` as shown, fetched once per candidates (ranking them again reuses them)."""

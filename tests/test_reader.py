@@ -181,3 +181,22 @@ def test_reading_ahead_gives_the_same_answers_and_phrases(corpus_data_dir: Path)
         assert a.model_dump(exclude={"took_ms"}) == b.model_dump(exclude={"took_ms"}), question
     assert ahead.read_ahead_counts["used"] >= 10 and not after.read_ahead_counts
     assert ahead.search(QUESTION_19).answers[0].span.text == "19 địa phương"
+
+
+def test_an_error_on_the_spare_core_reaches_the_search(corpus_data_dir: Path, monkeypatch) -> None:
+    """The passages' BM25 is scored on the spare core while the question is encoded: if it fails, the search
+    raises that error (rather than waiting for a result that never comes), and the next search is not held up."""
+    from hoidap.index.embeddings import Embedder
+    from hoidap.index.search import Engine
+    from hoidap.index.store import Store
+
+    engine = Engine(Store.open(corpus_data_dir), Embedder())
+
+    def unreadable(*args, **kwargs):
+        raise OSError("the postings cannot be read")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(engine.store.passage_terms, "scores", unreadable)
+        with pytest.raises(OSError, match="the postings cannot be read"):
+            engine.search(QUESTION_19)
+    assert engine.search(QUESTION_19).answers[0].span.text == "19 địa phương"
