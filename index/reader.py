@@ -27,7 +27,6 @@ hash. At query time only ONNX Runtime and SentencePiece (:mod:`hoidap.index.toke
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -447,9 +446,3 @@ class Reader:
             span = span or counted_phrase(question, sentence)
             readings.append(Reading(prob=float(probs[n]), span=span, span_prob=p))
         return readings
-
-
-def reader_record(weights: Path = WEIGHTS) -> dict:
-    """The training record committed beside the weights (``reader.json``), or {} if there is none."""
-    path = Path(weights).with_suffix(".json")
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
