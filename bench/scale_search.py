@@ -16,13 +16,17 @@ model (the dense side then finds random neighbours: only timing is measured). Th
 of an answer given; on this text few are (the share is printed), so its time is mostly not in these figures. Printed per size: the build's
 time and peak memory; the encoding alone and the complete search (p50, p95, the ratio of the p50s); the
 same search with the candidates' sentences read through every posting of the question's terms (as before
-they were looked up, :func:`hoidap.index.lexical._looked_up`), checked to give the same answers; and BM25's
-best passages alone, every passage scored (``LexicalIndex.top``, as the search finds them).
+they were looked up, :func:`hoidap.index.lexical._looked_up`), checked to give the same answers; the same search
+with BM25 reading every posting of the common terms too (exhaustive scoring, where the search reads only their
+best postings: ``lexical.IMPACT_PREFIX``), and how many questions get the same 10 passages in the same order; and
+BM25's best passages alone, both ways (``LexicalIndex.top``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import re
 import resource
 import statistics
@@ -31,6 +35,7 @@ import tempfile
 import time
 import unicodedata
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +160,17 @@ def build(size: int, data_dir: Path, language: Language, vectors: Corpus, model:
     return time.perf_counter() - started, counts["passages"], counts["sentences"]
 
 
+@contextlib.contextmanager
+def _every_posting(store: Store) -> Iterator[None]:
+    """The search's BM25 reading every posting of the common terms too: exhaustive scoring."""
+    pruned = store.passage_terms.top
+    store.passage_terms.top = functools.partial(pruned, exact=True)
+    try:
+        yield
+    finally:
+        del store.passage_terms.top  # the method again
+
+
 def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1]
 
@@ -177,10 +193,14 @@ def measure(size: int, queries: int, embedder: Embedder, language: Language, kee
             words = syllables(store.passages([int(pid)])[int(pid)].text)
             at = int(rng.integers(0, max(1, len(words) - 10)))
             questions.append(" ".join(words[at:at + int(rng.integers(5, 11))]) + " là gì?")
-        for q in questions[:5]:  # warm up: the model, the mapped pages of what every search reads
+        pruned = store.passage_terms.top
+        exact = functools.partial(pruned, exact=True)
+        for q in questions:  # warm up: the model, and the mapped pages that either way of scoring BM25 reads
             engine.search(q)
-        encode, whole, read_through, lexical_all = [], [], [], []
-        answered = 0  # the reader reads the phrase of an answer given, not of one refused
+            with _every_posting(store):
+                engine.search(q)
+        encode, whole, read_through, exact_search, lexical_top, lexical_all = [], [], [], [], [], []
+        answered = equal = 0  # the reader reads the phrase of an answer given, not of one refused
         for q in questions:  # taking turns, so that the machine's drift touches both alike
             t = time.perf_counter()
             embedder.encode([q], "query")
@@ -197,10 +217,18 @@ def measure(size: int, queries: int, embedder: Embedder, language: Language, kee
             finally:
                 lexical.LOOK_UP_FACTOR = saved
             assert [a.text for a in served.answers] == [a.text for a in same.answers], q
+            with _every_posting(store):
+                t = time.perf_counter()
+                exhaustive = engine.search(q)
+                exact_search.append((time.perf_counter() - t) * 1000)
+            equal += [r.passage_id for r in served.results] == [r.passage_id for r in exhaustive.results]
             answered += served.answered
             ids = store.term_ids(lexical_terms(normalize(q)))
             t = time.perf_counter()
-            store.passage_terms.top(ids, POOL)
+            pruned(ids, POOL)
+            lexical_top.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            exact(ids, POOL)
             lexical_all.append((time.perf_counter() - t) * 1000)
         print(f"\n{passages:,} passages, {sentences:,} sentences, vector index {kind}: written in {seconds:.0f} s "
               f"through IndexWriter, process peak {build_peak:,.0f} MB")
@@ -210,7 +238,11 @@ def measure(size: int, queries: int, embedder: Embedder, language: Language, kee
         print(f"  answered (so read by the reader for its phrase): {answered / len(questions):.0%} of the questions")
         print(f"  the same, candidates' sentences read through every posting: p50 "
               f"{statistics.median(read_through):.2f} ms, p95 {percentile(read_through, 95):.2f} (same answers)")
-        print(f"  of which BM25's {POOL} best passages, every passage scored: p50 {statistics.median(lexical_all):.2f} ms, "
+        print(f"  the same, BM25 reading every posting of the common terms: p50 {statistics.median(exact_search):.2f} ms, "
+              f"p95 {percentile(exact_search, 95):.2f}; the same 10 passages in the same order for "
+              f"{equal} of {len(questions)} questions")
+        print(f"  of which BM25's {POOL} best passages (LexicalIndex.top): p50 {statistics.median(lexical_top):.2f} ms, "
+              f"p95 {percentile(lexical_top, 95):.2f}; every posting read: p50 {statistics.median(lexical_all):.2f} ms, "
               f"p95 {percentile(lexical_all, 95):.2f}")
         print(f"  process peak so far {peak_mb():,.0f} MB")
 

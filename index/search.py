@@ -173,7 +173,7 @@ class ReadAhead:
     """What the spare core works out while the question is encoded (:meth:`Engine._read_ahead`), each known as
     soon as it is done."""
 
-    lexical: Future  # every (allowed) passage's BM25 and the best of them, as Engine._lexical gives them
+    lexical: Future  # the best (allowed) passages by BM25, as Engine._lexical gives them
     chosen: Future  # the sentence id guessed to be the best answer (None: no reader, or no sentence holds a word)
     reading: Future  # the reader's view of it
 
@@ -293,7 +293,7 @@ class Engine:
         n = min(POOL, store.info.passages if allowed is None else allowed.size)
         ahead = self._read_ahead(interpreted or query, terms, allowed, n) if read_ahead else None
         q = self.embedder.encode([text], "query")[0]
-        lexical, lexical_top = ahead.lexical.result() if ahead else self._lexical(terms, allowed, n)
+        lexical_top = ahead.lexical.result() if ahead else self._lexical(terms, allowed, n)
         if allowed is not None and allowed.size <= EXACT_FILTERED_ROWS:
             # exact over the allowed rows: a filter may keep few, which an approximate index would miss
             dense_top = allowed[np.argsort(-(store.passage_vectors_of(allowed) @ q), kind="stable")[:n]]
@@ -324,7 +324,7 @@ class Engine:
             query=query,
             passage_ids=pool,
             passage_dense=store.passage_vectors_of(pool) @ q,
-            passage_lexical=lexical[pool if allowed is None else np.searchsorted(allowed, pool)],
+            passage_lexical=store.passage_terms.scores(terms, pool),
             sentence_ids=sentence_ids,
             sentence_passage=sentence_passage,
             sentence_dense=sentence_dense,
@@ -425,10 +425,10 @@ class Engine:
         ranked[: top.size] = ranked[: top.size][np.argsort(-sentence[top], kind="stable")]
         return dict(zip(top.tolist(), readings))
 
-    def _lexical(self, terms: np.ndarray, allowed: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Every passage's BM25 (or every ``allowed`` one's) and the ``n`` best passages by it."""
-        scores = self.store.passage_terms.scores(terms, allowed)
-        return scores, best(scores, n, allowed)[0]
+    def _lexical(self, terms: np.ndarray, allowed: np.ndarray | None, n: int) -> np.ndarray:
+        """The ``n`` best passages by BM25, or the ``n`` best ``allowed`` ones (every one of them scored)."""
+        index = self.store.passage_terms
+        return index.top(terms, n)[0] if allowed is None else best(index.scores(terms, allowed), n, allowed)[0]
 
     @cached_property
     def _spare(self) -> ThreadPoolExecutor:
@@ -455,7 +455,7 @@ class Engine:
         it then raises as the search would have) as soon as it is known."""
         try:
             lexical.set_result(self._lexical(terms, allowed, n))
-            chosen.set_result(self._likely_answer(terms, lexical.result()[1]) if reader else None)
+            chosen.set_result(self._likely_answer(terms, lexical.result()) if reader else None)
         except BaseException as exc:
             for future in (lexical, chosen):
                 if not future.done():

@@ -181,6 +181,44 @@ def test_the_best_rows_are_those_scoring_best(large_index: LexicalIndex):
     assert list(rows) == sorted(rows, key=lambda r: (-large_index.scores(tied)[r], r))
 
 
+def test_common_terms_are_read_through_their_best_postings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A term held by more rows than IMPACT_PREFIX is read, for the best rows of the whole index, only through
+    its best-scoring postings (kept beside the index, as a build keeps them); the candidates found so are scored
+    exactly: whatever the best rows, their scores are every posting's, and for most questions they are the
+    best rows of exhaustive scoring."""
+    monkeypatch.setattr(lexical, "IMPACT_PREFIX", 1_500)
+    monkeypatch.setattr(lexical, "CANDIDATES", 200)
+    rng = np.random.default_rng(11)
+    syllables = [f"t{'àáảãạ'[i % 5]}{i}" for i in range(2000)]
+    weights = 1 / np.arange(1, len(syllables) + 1) ** 1.1
+    texts = [" ".join(syllables[i] for i in rng.choice(len(syllables), rng.integers(10, 60), p=weights / weights.sum()))
+             for _ in range(8_000)]
+    LexicalIndex.build(texts, into=(tmp_path,))
+    index = LexicalIndex.load(tmp_path)
+    assert (tmp_path / lexical.IMPACTS.format("indptr")).exists()
+    indptr, prefixes = np.asarray(index.postings["indptr"]), index.impacts
+    held = np.diff(indptr)
+    common = np.flatnonzero(held > 1_500)
+    assert common.size > 20 and np.array_equal(np.flatnonzero(np.diff(prefixes["indptr"])), common)
+    for term in common[:5].tolist():  # its 1,500 best postings, rows ascending; none left out scores more
+        a, b = int(prefixes["indptr"][term]), int(prefixes["indptr"][term + 1])
+        rows, kept = prefixes["indices"][a:b], prefixes["data"][a:b]
+        every = index.postings["data"][indptr[term]:indptr[term + 1]]
+        assert b - a == 1_500 and np.all(np.diff(rows) > 0)
+        assert kept.min() >= np.sort(every)[-1_500] and np.isin(rows, index.postings["indices"][indptr[term]:indptr[term + 1]]).all()
+    same, asked = 0, 40
+    for _ in range(asked):
+        asking = [*rng.choice(syllables[:10], 2), *rng.choice(syllables[10:600], int(rng.integers(2, 10)))]
+        ids = index.ids(lexical_terms(" ".join(rng.permutation(asking).tolist())))
+        assert np.isin(ids, common).any()  # the pruned path is taken
+        rows, scores = index.top(ids, 50)
+        assert scores.tolist() == index.scores(ids)[rows].tolist()  # exact scores, bit for bit
+        exhaustive = index.top(ids, 50, exact=True)
+        assert exhaustive[0].tolist() == lexical.best(index.scores(ids), 50)[0].tolist()
+        same += rows.tolist() == exhaustive[0].tolist()
+    assert same >= 0.9 * asked
+
+
 def test_looking_rows_up_gives_what_reading_through_gives(large_index: LexicalIndex):
     ids = large_index.ids(lexical_terms("tà0 tá1 tả2 tã3 tạ4 tà1000"))
     rows = np.array([3, 17, 250, 19_999])
