@@ -181,6 +181,18 @@ def load_torch_reader(model_dir: Path, weights: Path = WEIGHTS):  # noqa: ANN201
     return net.eval()
 
 
+def tensors_digest(weights: Path = WEIGHTS) -> str:
+    """SHA-256 of the saved tensors, by name: what a re-run of ``train/reader.py`` must give again and its
+    record keeps (the file's bytes are not enough: safetensors writes its metadata in no fixed order)."""
+    from safetensors.numpy import load_file
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(load_file(weights).items()):
+        digest.update(name.encode())
+        digest.update(tensor.tobytes())
+    return digest.hexdigest()
+
+
 def export_fp32(model_dir: Path, weights: Path, dest: Path) -> None:
     """Merge the adapters and trace the reader with dynamic batch and sequence axes."""
     import torch

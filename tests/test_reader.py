@@ -12,7 +12,7 @@ import pytest
 
 from hoidap.index.convert_e5 import ensure_default_model
 from hoidap.index.reader import (WEIGHTS, Reader, best_span, load_torch_reader, pad, pair_encodings,
-                                 reader_available, snap_to_words)
+                                 reader_available, snap_to_words, tensors_digest)
 from hoidap.index.sentences import split_sentences
 from tests.conftest import CORPUS, QUESTION_19, QUESTION_FDI
 
@@ -48,6 +48,7 @@ def test_weights_are_committed_small_and_recorded() -> None:
     assert WEIGHTS.stat().st_size <= 10_000_000
     record = json.loads(WEIGHTS.with_suffix(".json").read_text(encoding="utf-8"))
     assert {"command", "seed", "layers", "rank", "steps", "training_seconds", "figures"} <= record.keys()
+    assert record["tensors_sha256"] == tensors_digest(WEIGHTS)  # the record is of these very weights
 
 
 def test_ranks_the_sentence_holding_the_answer_above_its_near_duplicate(reader: Reader) -> None:
@@ -140,13 +141,18 @@ def test_snap_to_words_keeps_whole_words_and_numbers() -> None:
 
 
 @pytest.mark.skipif(not (TRAIN_DATA / "mlqa-vi.dev.json").exists(), reason="no training data in ../shared/train")
-def test_training_script_smoke(tmp_path: Path) -> None:
+def test_training_script_smoke_twice_gives_the_same_tensors(tmp_path: Path) -> None:
     ensure_default_model()
-    subprocess.run([sys.executable, str(ROOT / "train" / "reader.py"), "--smoke", "--out", str(tmp_path)],
-                   check=True, cwd=ROOT, timeout=300, capture_output=True)
-    record = json.loads((tmp_path / "reader.json").read_text(encoding="utf-8"))
+    records = []
+    for run in ("first", "second"):
+        subprocess.run([sys.executable, str(ROOT / "train" / "reader.py"), "--smoke", "--out", str(tmp_path / run)],
+                       check=True, cwd=ROOT, timeout=300, capture_output=True)
+        records.append(json.loads((tmp_path / run / "reader.json").read_text(encoding="utf-8")))
+    record = records[0]
     assert record["steps"] == 3 and record["figures"]["mlqa_vi_heldout"]["questions"] > 0
-    net = load_torch_reader(ensure_default_model(), tmp_path / "reader.safetensors")
+    assert record["tensors_sha256"] == records[1]["tensors_sha256"] and record["figures"] == records[1]["figures"]
+    assert record["tensors_sha256"] == tensors_digest(tmp_path / "first" / "reader.safetensors")
+    net = load_torch_reader(ensure_default_model(), tmp_path / "first" / "reader.safetensors")
     assert net.config["layers"] == record["layers"]
 
 

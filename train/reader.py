@@ -19,7 +19,9 @@ Loss: softmax cross-entropy over the group's answer logits + binary cross-entrop
 sigmoid is a probability on its own) + cross-entropy of the start and end tokens on the positive.
 
 Deterministic given ``--seed`` (data order, adapter init, dropout; ``torch.use_deterministic_algorithms``)
-on the same thread count (2). ``--smoke`` runs a few steps on a tiny slice (the tests do).
+on the same kind of CPU and thread count (2): run twice on this machine (AMD EPYC), it gave the same tensors
+(the record's ``tensors_sha256``); a reader trained on another CPU was not reproduced here. ``--smoke`` runs
+a few steps on a tiny slice (the tests do).
 """
 
 from __future__ import annotations
@@ -322,8 +324,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.evaluate:  # figures of saved weights, written into the record beside them if there is one
         net = R.load_torch_reader(model_dir, args.evaluate)
-        from hoidap.index.embeddings import Embedder
-
         e5 = Embedder(backend="onnx-int8")
         figures = {"mlqa_vi_heldout": evaluate(net, tokenizer, vi_held, R.SPAN_THRESHOLD, e5),
                    "squad_heldout": evaluate(net, tokenizer, en_held, R.SPAN_THRESHOLD, e5)}
@@ -445,7 +445,9 @@ def main(argv: list[str] | None = None) -> dict:
         "span_threshold": R.SPAN_THRESHOLD,
         "learned_parameters": sum(p.numel() for p in params),
         "training_seconds": round(train_seconds), "wall_seconds": round(time.time() - started),
-        "machine": f"{platform.machine()}, {args.threads} torch threads (shared 2-core machine), torch {torch.__version__}",
+        "machine": f"{platform.machine()}, {cpu_model()}, {args.threads} torch threads (shared 2-core machine), "
+                   f"torch {torch.__version__}",
+        "tensors_sha256": R.tensors_digest(weights),  # a re-run on such a CPU: the same digest
         "figures": figures,
         "figures_note": "sentence_accuracy: the positive ranked first among all sentences of its paragraph; "
                         "span_*: read from the gold sentence (SQuAD EM/F1, Vietnamese-aware normalization); "
@@ -454,6 +456,16 @@ def main(argv: list[str] | None = None) -> dict:
     (args.out / "reader.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.2f} MB) in {time.time() - started:.0f} s", flush=True)
     return record
+
+
+def cpu_model() -> str:
+    """The processor's name: the same seed gives the same weights on the same kind of CPU and thread count, and
+    another kind's arithmetic kernels round otherwise."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU")
 
 
 if __name__ == "__main__":
