@@ -98,12 +98,16 @@ class LexicalIndex:
         """Where each term's postings start, the vocabulary and bm25s's parameters."""
         np.save(folder / "indptr.csc.index.npy", self.postings["indptr"])
         np.save(folder / MAXIMA, self.maxima)
-        for name, values in self.impacts.items():
-            np.save(folder / IMPACTS.format(name), values)
         (folder / "vocab.index.json").write_text(json.dumps(self.vocabulary, ensure_ascii=False), encoding="utf-8")
         params = {"k1": K1, "b": B, "delta": 0.5, "method": "lucene", "idf_method": "lucene", "dtype": "float32",
                   "int_dtype": "int32", "num_docs": self.size, "version": BM25S_FORMAT, "backend": "numpy"}
         (folder / "params.index.json").write_text(json.dumps(params, indent=4), encoding="utf-8")
+
+    def save_impacts(self, folder: Path) -> None:
+        """Keep :attr:`impacts` beside the index saved in ``folder``: for an index whose best rows are asked for
+        (:meth:`top`, the passages'), worked out once at build time rather than at its first search."""
+        for name, values in self.impacts.items():
+            np.save(folder / IMPACTS.format(name), values)
 
     @classmethod
     def load(cls, folder: Path, vocabulary: dict[str, int] | None = None) -> "LexicalIndex":
@@ -198,7 +202,7 @@ class LexicalIndex:
     def impacts(self) -> dict[str, np.ndarray]:
         """The postings of each term held by more than :data:`IMPACT_PREFIX` rows, only its :data:`IMPACT_PREFIX`
         best-scoring ones (rows ascending), in the score matrix's own CSC form: a term held by fewer has none.
-        Kept beside the index (:data:`IMPACTS`)."""
+        Kept beside the index (:meth:`save_impacts`)."""
         indptr = np.asarray(self.postings["indptr"])
         held = np.diff(indptr)
         common = np.flatnonzero(held > IMPACT_PREFIX)

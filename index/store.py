@@ -230,8 +230,9 @@ class IndexWriter:
         self.db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in self.meta.items()])
         self.db.commit()
         self.db.close()
-        LexicalIndex.build(self.passage_texts, self.sentence_texts,
-                           into=(self.tmp / PASSAGE_TERMS, self.tmp / SENTENCE_TERMS))
+        passage_terms, _ = LexicalIndex.build(self.passage_texts, self.sentence_texts,
+                                              into=(self.tmp / PASSAGE_TERMS, self.tmp / SENTENCE_TERMS))
+        passage_terms.save_impacts(self.tmp / PASSAGE_TERMS)  # a search asks for the best passages, not sentences
         _sync(self.tmp)  # on disk before anything points at it: a power cut cannot leave a half-written build live
         final = self.tmp.with_name(self.name)
         self.tmp.rename(final)
