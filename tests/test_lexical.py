@@ -141,16 +141,25 @@ def test_holding_reads_the_postings_of_the_rows_asked_for():
     assert held.tolist() == [[False, True], [True, True]], "an unknown term has no column"
 
 
+def marked_syllables(n: int) -> list[str]:
+    """``n`` distinct syllables with tone marks ("tà0", "tá1", ...), commonest first."""
+    return [f"t{'àáảãạ'[i % 5]}{i}" for i in range(n)]
+
+
+def zipf_texts(rng: np.random.Generator, syllables: list[str], n: int) -> list[str]:
+    """``n`` texts of 10-59 ``syllables`` drawn Zipf-distributed: a few frequent ones hold most postings, as
+    "của", "là", "năm" do."""
+    weights = 1 / np.arange(1, len(syllables) + 1) ** 1.1
+    return [" ".join(syllables[i] for i in rng.choice(len(syllables), rng.integers(10, 60), p=weights / weights.sum()))
+            for _ in range(n)]
+
+
 @pytest.fixture(scope="module")
 def large_index(tmp_path_factory: pytest.TempPathFactory) -> LexicalIndex:
     """20,000 passages of Zipf-distributed syllables (a few frequent ones hold most postings, as "của",
     "là", "năm" do), saved and loaded back as the store loads it: large enough that a few rows are looked
     up in the postings rather than read through."""
-    rng = np.random.default_rng(7)
-    syllables = [f"t{'àáảãạ'[i % 5]}{i}" for i in range(4000)]
-    weights = 1 / np.arange(1, len(syllables) + 1) ** 1.1
-    texts = [" ".join(syllables[i] for i in rng.choice(len(syllables), rng.integers(10, 60), p=weights / weights.sum()))
-             for _ in range(20_000)]
+    texts = zipf_texts(np.random.default_rng(7), marked_syllables(4000), 20_000)
     folder = tmp_path_factory.mktemp("lexical")
     LexicalIndex.build(texts, into=(folder,))
     return LexicalIndex.load(folder)
@@ -189,11 +198,8 @@ def test_common_terms_are_read_through_their_best_postings(tmp_path: Path, monke
     monkeypatch.setattr(lexical, "IMPACT_PREFIX", 1_500)
     monkeypatch.setattr(lexical, "CANDIDATES", 200)
     rng = np.random.default_rng(11)
-    syllables = [f"t{'àáảãạ'[i % 5]}{i}" for i in range(2000)]
-    weights = 1 / np.arange(1, len(syllables) + 1) ** 1.1
-    texts = [" ".join(syllables[i] for i in rng.choice(len(syllables), rng.integers(10, 60), p=weights / weights.sum()))
-             for _ in range(8_000)]
-    [built] = LexicalIndex.build(texts, into=(tmp_path,))
+    syllables = marked_syllables(2000)
+    [built] = LexicalIndex.build(zipf_texts(rng, syllables, 8_000), into=(tmp_path,))
     built.save_impacts(tmp_path)  # as the store's writer does for the passages' index
     index = LexicalIndex.load(tmp_path)
     assert (tmp_path / lexical.IMPACTS.format("indptr")).exists() and "impacts" in vars(index)  # read, not worked out
