@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import matching
 from .arrays import mapped_view
 from .text import fold_normalized, syllables
 
@@ -34,15 +35,17 @@ CHUNK_TOKENS = 4_000_000  # texts are scored in chunks of about this many terms:
 
 FOLDED = "~"  # prefix of the folded namespace
 K1, B = 1.2, 0.75
-LOOK_UP_FACTOR = 16  # a binary search per row and term costs about this many postings read through
 # The best rows of a whole index are found through at most this many postings of each term, its best-scoring
 # ones: a term held by more rows ("của", "là" at a million passages) adds little to any row's score, and reading
 # all of it took most of the time. The CANDIDATES rows found best so are then scored exactly, every posting
-# counted, and the best of them returned. bench/scale_search.py at 1M synthetic passages (100 questions): the whole
-# search 20.2 ms p50 against 29.0 reading every posting, the same 10 passages for all 100; BM25's 50 best 9.1 against
-# 24.6 ms. At 10,000 postings (200 questions): 9.1 against 29.3 ms for BM25 (a busy machine), but 197 of 200 the same.
+# counted, and the best of them returned. bench/scale_search.py at 1M synthetic passages (100 questions, before
+# index/matching.py): the whole search 20.2 ms p50 against 29.0 reading every posting, the same 10 passages for
+# all 100; BM25's 50 best 9.1 against 24.6 ms. At 10,000 postings (200 questions): 9.1 against 29.3 ms for BM25
+# (a busy machine), but 197 of 200 the same. With 250 or 500 candidates, 282 and 294 of 300 the same.
 IMPACT_PREFIX = 30_000
 CANDIDATES = 1_000
+SAMPLED_ABOVE = 64  # rows of a sample above the bar that the best rows are chosen above (_likely_best): the count
+# varies by about an eighth, so the 4 k rows expected above it are fewer than k by chance about never
 
 
 def lexical_terms(matched: str) -> list[str]:
@@ -158,18 +161,17 @@ class LexicalIndex:
         The sum of the terms' precomputed postings, as ``bm25s.BM25.get_scores_from_ids`` computes it,
         but in one ``bincount`` over all the terms' postings rather than an ``np.add.at`` per term:
         a question has dozens of terms (syllables, bigrams, folded forms), so this is several times faster.
-        Scoring only some rows spares an array the size of the whole index on every query, and a few rows
-        against long postings are looked up in them (:func:`_looked_up`) rather than read through them.
+        Scoring only some rows spares an array the size of the whole index on every query: they are
+        intersected with the postings (:func:`hoidap.index.matching.hits`) rather than read through them. Each
+        row's terms are summed in the same order either way, so its score is the same bit for bit.
         """
         starts, ends = self._spans(ids)
         matrix = self.postings
-        if rows is not None and _look_up(starts, ends, rows):
-            return _looked_up(matrix, starts, ends, rows, matrix["data"]).sum(axis=1).astype(np.float32)
-        found, weights = _read(matrix["indices"], starts, ends), _read(matrix["data"], starts, ends)
         if rows is None:
+            found, weights = _read(matrix["indices"], starts, ends), _read(matrix["data"], starts, ends)
             return np.bincount(found, weights=weights, minlength=self.size).astype(np.float32)
-        at, hit = _among(found, rows)
-        return np.bincount(at[hit], weights=weights[hit], minlength=rows.size).astype(np.float32)
+        at, _, posting = matching.hits(matrix["indices"], starts, ends, rows)
+        return np.bincount(at, weights=matrix["data"][posting], minlength=rows.size).astype(np.float32)
 
     def top(self, ids: np.ndarray, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` rows that score best for the terms ``ids``, with their exact scores (:func:`best`).
@@ -246,12 +248,9 @@ class LexicalIndex:
     def holding(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Which of ``rows`` (ascending) hold which term: booleans of shape (len(rows), len(ids)), read
         from the postings rather than from each row's text."""
-        starts, ends = self._spans(ids)
-        if _look_up(starts, ends, rows):
-            return _looked_up(self.postings, starts, ends, rows, None) > 0
-        at, hit = _among(_read(self.postings["indices"], starts, ends), rows)
+        at, term, _ = matching.hits(self.postings["indices"], *self._spans(ids), rows)
         held = np.zeros((rows.size, ids.size), dtype=bool)
-        held[at[hit], np.repeat(np.arange(ids.size), ends - starts)[hit]] = True
+        held[at, term] = True
         return held
 
     def _spans(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -322,7 +321,9 @@ def _pairs(ids: list[array], first: int, last: int, vocabulary_size: int) -> tup
 def best(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best of ``rows`` (ascending; by default every row, ``scores`` being every row's) by their
     ``scores``, above 0, best first, the first of equals first; with their scores."""
-    held = np.flatnonzero(scores > 0)
+    held = _likely_best(scores, k)
+    if held is None:
+        held = np.flatnonzero(scores > 0)
     rows, scores = (held if rows is None else rows[held]), scores[held]
     if rows.size > k:
         bar = np.partition(scores, rows.size - k)[rows.size - k]
@@ -333,39 +334,28 @@ def best(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np
     return rows[order], scores[order]
 
 
+def _likely_best(scores: np.ndarray, k: int) -> np.ndarray | None:
+    """The rows scoring at least a bar that the ``k`` best all reach, set by a sample of ``scores`` (every
+    ``step``-th row, the bar its :data:`SAMPLED_ABOVE`-th best): about 4 ``k`` rows reach it, so the best are chosen
+    among those rather than among every row held. None where a sample would not be much smaller than the rows
+    held (a small ``k``), or too few rows reach the bar (the sample's chance): then every row held is chosen
+    among, with the same result. For :meth:`LexicalIndex.top`'s 1,000 candidates at a million passages: 0.75
+    against 3.1 ms, the same rows."""
+    step = 4 * k // SAMPLED_ABOVE
+    if step < 16 or scores.size < 4 * step * SAMPLED_ABOVE:
+        return None
+    sample = scores[::step]
+    sample = sample[sample > 0]  # NumPy's partition slows down many times among many equal values
+    if sample.size < SAMPLED_ABOVE:
+        return None
+    bar = np.partition(sample, sample.size - SAMPLED_ABOVE)[sample.size - SAMPLED_ABOVE]
+    rows = np.flatnonzero(scores >= bar)
+    return rows if rows.size >= k else None
+
+
 def _read(array: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """``array``'s ranges ``[starts[i], ends[i])`` (a question's terms' postings), concatenated in order: copied
     slice by slice, which is faster than gathering them through an array of every position (a million
     passages, a question's 3.8 million postings: 18 against 33 ms with the scoring)."""
     spans = [(a, b) for a, b in zip(starts.tolist(), ends.tolist()) if b > a]
     return np.concatenate([array[a:b] for a, b in spans]) if spans else array[:0]
-
-
-def _look_up(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> bool:
-    """Whether looking ``rows`` up in each term's postings (a binary search each) costs less than reading
-    the postings through."""
-    return int((ends - starts).sum()) > LOOK_UP_FACTOR * rows.size * starts.size
-
-
-def _looked_up(matrix: dict[str, np.ndarray], starts: np.ndarray, ends: np.ndarray, rows: np.ndarray,
-               values: np.ndarray | None) -> np.ndarray:
-    """For each of ``rows`` (ascending) and each term's postings ``[starts, ends)``: its ``values`` entry
-    (a score) where the row holds the term, else 0; 1 for held when ``values`` is None. Shape (rows, terms),
-    float64: summed along a row in term order, as ``bincount`` sums the postings read through."""
-    indices = matrix["indices"]
-    out = np.zeros((rows.size, starts.size), dtype=np.float64)
-    for j, (start, end) in enumerate(zip(starts.tolist(), ends.tolist())):
-        if end > start and rows.size:
-            postings = indices[start:end]
-            at = np.minimum(np.searchsorted(postings, rows), end - start - 1)
-            hit = postings[at] == rows
-            out[hit, j] = 1.0 if values is None else values[start + at[hit]]
-    return out
-
-
-def _among(found: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each posting's row in ``found``: its position in ``rows`` (ascending), and whether it is there."""
-    if not rows.size:
-        return np.zeros(found.size, dtype=np.int64), np.zeros(found.size, dtype=bool)
-    at = np.minimum(np.searchsorted(rows, found), rows.size - 1)
-    return at, rows[at] == found

@@ -190,6 +190,27 @@ def test_the_best_rows_are_those_scoring_best(large_index: LexicalIndex):
     assert list(rows) == sorted(rows, key=lambda r: (-large_index.scores(tied)[r], r))
 
 
+def test_the_best_of_many_rows_are_chosen_above_a_sampled_bar(large_index: LexicalIndex):
+    """Asked for many of many rows (LexicalIndex.top's candidates), the best are chosen among the rows reaching a
+    bar that a sample of the scores sets: the same rows, best first and ties to the first row, as among every row."""
+    rng = np.random.default_rng(5)
+    common = marked_syllables(100)  # held by thousands of rows each
+    sampled = 0
+    for _ in range(20):
+        every = large_index.scores(large_index.ids(lexical_terms(" ".join(rng.choice(common, 6).tolist()))))
+        held = np.flatnonzero(every > 0)
+        for k in (300, 1_000):
+            rows, scores = lexical.best(every, k)
+            expected = held[np.lexsort((held, -every[held]))][:k]
+            assert rows.tolist() == expected.tolist() and scores.tolist() == every[expected].tolist()
+            sampled += lexical._likely_best(every, k) is not None
+    assert sampled >= 30  # the bar was used, not every row held
+    tied = rng.integers(0, 4, 50_000).astype(np.float32)  # few values: ties at the bar, and zeros
+    assert lexical._likely_best(tied, 1_000) is not None
+    rows, scores = lexical.best(tied, 1_000)
+    assert rows.tolist() == np.flatnonzero(tied == 3)[:1_000].tolist() and set(scores.tolist()) == {3.0}
+
+
 def test_common_terms_are_read_through_their_best_postings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A term held by more rows than IMPACT_PREFIX is read, for the best rows of the whole index, only through
     its best-scoring postings (kept beside the index, as a build keeps them); the candidates found so are scored
@@ -226,14 +247,21 @@ def test_common_terms_are_read_through_their_best_postings(tmp_path: Path, monke
     assert same >= 0.9 * asked
 
 
-def test_looking_rows_up_gives_what_reading_through_gives(large_index: LexicalIndex):
-    ids = large_index.ids(lexical_terms("tà0 tá1 tả2 tã3 tạ4 tà1000"))
-    rows = np.array([3, 17, 250, 19_999])
-    assert lexical._look_up(*large_index._spans(ids), rows)
-    assert large_index.scores(ids, rows).tolist() == large_index.scores(ids)[rows].tolist()  # bit for bit
-    held = large_index.holding(ids, rows)
-    every = np.arange(large_index.size)
-    assert np.array_equal(held, large_index.holding(ids, every)[rows])  # all rows: read through
+def test_some_rows_score_as_they_do_among_every_row(large_index: LexicalIndex):
+    """Rows asked for are intersected with each term's postings (a compiled pass galloping through whichever is
+    longer): a few rows against long postings, many rows against short ones, the first and last rows, and
+    none; each scores what it scores among every row, bit for bit, and holds what its postings say."""
+    rng = np.random.default_rng(9)
+    ids = large_index.ids(lexical_terms("tà0 tá1 tả2 tã3 tạ4 tà1000 tá3999 tả2_tã3"))
+    every = large_index.scores(ids)
+    indptr = np.asarray(large_index.postings["indptr"])
+    holders = [set(large_index.postings["indices"][indptr[t]:indptr[t + 1]].tolist()) for t in ids.tolist()]
+    for rows in (np.array([3, 17, 250, 19_999]), np.array([0]), np.arange(0, large_index.size, 2),
+                 np.sort(rng.choice(large_index.size, 300, replace=False)), np.array([], dtype=np.int64)):
+        assert large_index.scores(ids, rows).tolist() == every[rows].tolist()
+        held = large_index.holding(ids, rows)
+        assert held.tolist() == [[row in h for h in holders] for row in rows.tolist()]
+    assert any(len(h) > 5_000 for h in holders) and any(len(h) < 20 for h in holders)
 
 
 def test_the_index_is_the_one_bm25s_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
