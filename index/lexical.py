@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import matching
 from .arrays import mapped_view
 from .text import fold_normalized, syllables
 
@@ -39,7 +38,7 @@ K1, B = 1.2, 0.75
 # ones: a term held by more rows ("của", "là" at a million passages) adds little to any row's score, and reading
 # all of it took most of the time. The CANDIDATES rows found best so are then scored exactly, every posting
 # counted, and the best of them returned. bench/scale_search.py at 1M synthetic passages (100 questions, before
-# index/matching.py): the whole search 20.2 ms p50 against 29.0 reading every posting, the same 10 passages for
+# the look-ups in the postings' own type, _hits): the whole search 20.2 ms p50 against 29.0 reading every posting, the same 10 passages for
 # all 100; BM25's 50 best 9.1 against 24.6 ms. At 10,000 postings (200 questions): 9.1 against 29.3 ms for BM25
 # (a busy machine), but 197 of 200 the same. With 250 or 500 candidates, 282 and 294 of 300 the same.
 IMPACT_PREFIX = 30_000
@@ -162,15 +161,15 @@ class LexicalIndex:
         but in one ``bincount`` over all the terms' postings rather than an ``np.add.at`` per term:
         a question has dozens of terms (syllables, bigrams, folded forms), so this is several times faster.
         Scoring only some rows spares an array the size of the whole index on every query: they are
-        intersected with the postings (:func:`hoidap.index.matching.hits`) rather than read through them. Each
-        row's terms are summed in the same order either way, so its score is the same bit for bit.
+        looked up in the postings (:func:`_hits`) rather than read through them. Each row's terms are summed
+        in the same order either way, so its score is the same bit for bit.
         """
         starts, ends = self._spans(ids)
         matrix = self.postings
         if rows is None:
             found, weights = _read(matrix["indices"], starts, ends), _read(matrix["data"], starts, ends)
             return np.bincount(found, weights=weights, minlength=self.size).astype(np.float32)
-        at, _, posting = matching.hits(matrix["indices"], starts, ends, rows)
+        at, _, posting = _hits(matrix["indices"], starts, ends, rows)
         return np.bincount(at, weights=matrix["data"][posting], minlength=rows.size).astype(np.float32)
 
     def top(self, ids: np.ndarray, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -248,7 +247,7 @@ class LexicalIndex:
     def holding(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Which of ``rows`` (ascending) hold which term: booleans of shape (len(rows), len(ids)), read
         from the postings rather than from each row's text."""
-        at, term, _ = matching.hits(self.postings["indices"], *self._spans(ids), rows)
+        at, term, _ = _hits(self.postings["indices"], *self._spans(ids), rows)
         held = np.zeros((rows.size, ids.size), dtype=bool)
         held[at, term] = True
         return held
@@ -351,6 +350,29 @@ def _likely_best(scores: np.ndarray, k: int) -> np.ndarray | None:
     bar = np.partition(sample, sample.size - SAMPLED_ABOVE)[sample.size - SAMPLED_ABOVE]
     rows = np.flatnonzero(scores >= bar)
     return rows if rows.size >= k else None
+
+
+def _hits(indices: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every (row, term) pair where one of ``rows`` (ascending, distinct) is among the postings
+    ``indices[starts[j]:ends[j]]`` of term ``j``: the row's position in ``rows``, ``j``, and the posting's
+    position in ``indices``; term by term, so each row's hits come in the terms' order.
+
+    One binary search call per term, the rest in whole arrays. The rows are searched for in the postings' own
+    type: searching int64 rows in int32 postings made NumPy convert every posting of the term first, which was
+    most of the time (a million synthetic passages: 100 passages' 0.34 against 1.19 ms, their sentences' 0.63
+    against 1.62 ms, BM25's 1,000 candidates' 1.9 against 2.7 ms)."""
+    held = np.flatnonzero(ends > starts)
+    if not held.size or not rows.size:
+        nothing = np.zeros(0, dtype=np.int64)
+        return nothing, nothing, nothing
+    keys = np.asarray(rows).astype(indices.dtype)
+    at = np.empty((held.size, rows.size), dtype=np.int64)
+    for n, (start, end) in enumerate(zip(starts[held].tolist(), ends[held].tolist())):
+        at[n] = np.searchsorted(indices[start:end], keys)
+        at[n] += start
+    np.minimum(at, (ends[held] - 1)[:, None], out=at)  # past its last posting: compared with the last
+    term, row = np.nonzero(indices[at] == keys)
+    return row, held[term], at[term, row]
 
 
 def _read(array: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

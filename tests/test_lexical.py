@@ -248,9 +248,9 @@ def test_common_terms_are_read_through_their_best_postings(tmp_path: Path, monke
 
 
 def test_some_rows_score_as_they_do_among_every_row(large_index: LexicalIndex):
-    """Rows asked for are intersected with each term's postings (a compiled pass galloping through whichever is
-    longer): a few rows against long postings, many rows against short ones, the first and last rows, and
-    none; each scores what it scores among every row, bit for bit, and holds what its postings say."""
+    """Rows asked for are looked up in each term's postings: a few rows against long postings, many rows against
+    short ones, the first and last rows, and none; each scores what it scores among every row, bit for bit, and
+    holds what its postings say."""
     rng = np.random.default_rng(9)
     ids = large_index.ids(lexical_terms("tà0 tá1 tả2 tã3 tạ4 tà1000 tá3999 tả2_tã3"))
     every = large_index.scores(ids)
