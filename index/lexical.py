@@ -372,11 +372,11 @@ def _hits(indices: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: np.nd
         at[n] += start
     np.minimum(at, (ends[long] - 1)[:, None], out=at)  # past its last posting: compared with the last
     term, row = np.nonzero(indices[at] == keys)
-    posting = np.concatenate([np.arange(a, b) for a, b in zip(starts[short].tolist(), ends[short].tolist())]
-                             or [np.zeros(0, dtype=np.int64)])
-    found = indices[posting]
-    place = np.minimum(np.searchsorted(rows, found), max(rows.size - 1, 0))
-    hit = rows[place] == found if rows.size else np.zeros(found.size, dtype=bool)
+    found = _read(indices, starts[short], ends[short])
+    offsets = np.cumsum(lengths[short]) - lengths[short]  # where each short term's postings start in found
+    posting = np.arange(found.size) + np.repeat(starts[short] - offsets, lengths[short])
+    place = np.minimum(np.searchsorted(rows, found), rows.size - 1)
+    hit = rows[place] == found
     terms = np.concatenate([long[term], np.repeat(short, lengths[short])[hit]])
     order = np.argsort(terms, kind="stable")
     return (np.concatenate([row, place[hit]])[order], terms[order],
