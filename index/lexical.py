@@ -38,9 +38,10 @@ K1, B = 1.2, 0.75
 # ones: a term held by more rows ("của", "là" at a million passages) adds little to any row's score, and reading
 # all of it took most of the time. The CANDIDATES rows found best so are then scored exactly, every posting
 # counted, and the best of them returned. bench/scale_search.py at 1M synthetic passages (100 questions, before
-# the look-ups in the postings' own type, _hits): the whole search 20.2 ms p50 against 29.0 reading every posting, the same 10 passages for
-# all 100; BM25's 50 best 9.1 against 24.6 ms. At 10,000 postings (200 questions): 9.1 against 29.3 ms for BM25
-# (a busy machine), but 197 of 200 the same. With 250 or 500 candidates, 282 and 294 of 300 the same.
+# the look-ups in the postings' own type, _hits): the whole search 20.2 ms p50 against 29.0 reading every
+# posting, the same 10 passages for all 100; BM25's 50 best 9.1 against 24.6 ms. At 10,000 postings (200
+# questions): 9.1 against 29.3 ms for BM25 (a busy machine), but 197 of 200 the same. With 250 or 500
+# candidates, 282 and 294 of 300 the same.
 IMPACT_PREFIX = 30_000
 CANDIDATES = 1_000
 SAMPLED_ABOVE = 64  # rows of a sample above the bar that the best rows are chosen above (_likely_best): the count
